@@ -1,0 +1,288 @@
+"""Who may see and change what. The API, the pages and the admin all ask here.
+
+Selectors (`*_visible_to`) return the querysets a user may see, with the joins
+their callers need; an object outside them is a 404 by construction. Checks
+(`can_*`) answer whether a user may take an action on an object they can see;
+a refusal is a 403.
+
+- patient: self (may edit contact fields); all doctors; own appointments (book,
+  reschedule, cancel); own medical records, read only.
+- doctor: patients with an appointment with them; all doctors, own profile
+  editable; own appointments (confirm, cancel); records of their patients, and
+  writes on records of their own appointments.
+- reception: everything on patients, doctors and appointments; no medical records.
+- clinic admin (superuser): everything.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING
+
+from django.db.models import QuerySet
+
+from clinic.models import Appointment, Doctor, MedicalRecord, Patient, TimeOff
+
+if TYPE_CHECKING:
+    from clinic.models import User
+
+RECEPTION_GROUP = "Reception"
+
+# Fields each role may write on a patient or doctor it may change.
+PATIENT_SELF_FIELDS = frozenset({"email", "first_name", "last_name", "phone"})
+PATIENT_STAFF_FIELDS = frozenset(
+    {"username", "email", "first_name", "last_name", "phone", "insurance_number", "password"}
+)
+DOCTOR_SELF_FIELDS = frozenset(
+    {
+        "first_name",
+        "last_name",
+        "email",
+        "specialization",
+        "available_from",
+        "available_to",
+        "slot_minutes",
+        "working_days",
+    }
+)
+DOCTOR_STAFF_FIELDS = DOCTOR_SELF_FIELDS | {"username", "password"}
+
+
+class Role(enum.StrEnum):
+    ANONYMOUS = "anonymous"
+    NONE = "none"  # signed in, but neither patient, doctor nor staff
+    PATIENT = "patient"
+    DOCTOR = "doctor"
+    RECEPTION = "reception"
+    ADMIN = "admin"
+
+
+STAFF_ROLES = frozenset({Role.RECEPTION, Role.ADMIN})
+
+
+def role_of(user: User) -> Role:
+    """The user's role, worked out once per user object."""
+    cached = getattr(user, "_clinic_role", None)
+    if cached is not None:
+        return cached
+    if not user.is_authenticated or not user.is_active:
+        role = Role.ANONYMOUS
+    elif user.is_superuser:
+        role = Role.ADMIN
+    elif user.is_staff and user.groups.filter(name=RECEPTION_GROUP).exists():
+        role = Role.RECEPTION
+    elif Doctor.objects.filter(user_id=user.pk).exists():
+        role = Role.DOCTOR
+    elif Patient.objects.filter(user_id=user.pk).exists():
+        role = Role.PATIENT
+    else:
+        role = Role.NONE
+    user._clinic_role = role
+    return role
+
+
+def is_staff_role(user: User) -> bool:
+    return role_of(user) in STAFF_ROLES
+
+
+def patient_of(user: User) -> Patient | None:
+    """The user's own patient profile, if they have one."""
+    try:
+        return user.patient
+    except (Patient.DoesNotExist, AttributeError):
+        return None
+
+
+def doctor_of(user: User) -> Doctor | None:
+    """The user's own doctor profile, if they have one."""
+    try:
+        return user.doctor
+    except (Doctor.DoesNotExist, AttributeError):
+        return None
+
+
+# --- Selectors -------------------------------------------------------------------
+
+
+def patients_visible_to(user: User) -> QuerySet[Patient]:
+    qs = Patient.objects.select_related("user")
+    role = role_of(user)
+    if role in STAFF_ROLES:
+        return qs
+    if role is Role.DOCTOR:
+        seen = Appointment.objects.filter(doctor__user_id=user.pk).values("patient_id")
+        return qs.filter(pk__in=seen)
+    if role is Role.PATIENT:
+        return qs.filter(user_id=user.pk)
+    return qs.none()
+
+
+def doctors_visible_to(user: User) -> QuerySet[Doctor]:
+    qs = Doctor.objects.select_related("user")
+    if role_of(user) in (Role.ANONYMOUS,):
+        return qs.none()
+    return qs
+
+
+def time_off_visible_to(user: User) -> QuerySet[TimeOff]:
+    if role_of(user) is Role.ANONYMOUS:
+        return TimeOff.objects.none()
+    return TimeOff.objects.select_related("doctor__user")
+
+
+def appointments_visible_to(user: User) -> QuerySet[Appointment]:
+    qs = Appointment.objects.select_related("patient__user", "doctor__user")
+    role = role_of(user)
+    if role in STAFF_ROLES:
+        return qs
+    if role is Role.DOCTOR:
+        return qs.filter(doctor__user_id=user.pk)
+    if role is Role.PATIENT:
+        return qs.filter(patient__user_id=user.pk)
+    return qs.none()
+
+
+def medical_records_visible_to(user: User) -> QuerySet[MedicalRecord]:
+    qs = MedicalRecord.objects.select_related("patient__user", "author", "appointment")
+    role = role_of(user)
+    if role is Role.ADMIN:
+        return qs
+    if role is Role.DOCTOR:
+        seen = Appointment.objects.filter(doctor__user_id=user.pk).values("patient_id")
+        return qs.filter(patient_id__in=seen)
+    if role is Role.PATIENT:
+        return qs.filter(patient__user_id=user.pk)
+    return qs.none()
+
+
+# --- Checks: patients --------------------------------------------------------------
+
+
+def can_create_patient(user: User) -> bool:
+    return role_of(user) in STAFF_ROLES
+
+
+def patient_fields_writable_by(user: User, patient: Patient) -> frozenset[str]:
+    """The patient fields `user` may change; empty when they may change none."""
+    role = role_of(user)
+    if role in STAFF_ROLES:
+        return PATIENT_STAFF_FIELDS
+    if role is Role.PATIENT and patient.user_id == user.pk:
+        return PATIENT_SELF_FIELDS
+    return frozenset()
+
+
+def can_change_patient(user: User, patient: Patient) -> bool:
+    return bool(patient_fields_writable_by(user, patient))
+
+
+def can_delete_patient(user: User, patient: Patient) -> bool:
+    return role_of(user) in STAFF_ROLES
+
+
+# --- Checks: doctors ---------------------------------------------------------------
+
+
+def can_create_doctor(user: User) -> bool:
+    return role_of(user) in STAFF_ROLES
+
+
+def doctor_fields_writable_by(user: User, doctor: Doctor) -> frozenset[str]:
+    role = role_of(user)
+    if role in STAFF_ROLES:
+        return DOCTOR_STAFF_FIELDS
+    if role is Role.DOCTOR and doctor.user_id == user.pk:
+        return DOCTOR_SELF_FIELDS
+    return frozenset()
+
+
+def can_change_doctor(user: User, doctor: Doctor) -> bool:
+    return bool(doctor_fields_writable_by(user, doctor))
+
+
+def can_delete_doctor(user: User, doctor: Doctor) -> bool:
+    return role_of(user) in STAFF_ROLES
+
+
+def can_manage_time_off(user: User, doctor: Doctor) -> bool:
+    role = role_of(user)
+    return role in STAFF_ROLES or (role is Role.DOCTOR and doctor.user_id == user.pk)
+
+
+# --- Checks: appointments ----------------------------------------------------------
+
+
+def can_book_for(user: User, patient: Patient) -> bool:
+    """Patients book for themselves; reception and the clinic admin for anyone."""
+    role = role_of(user)
+    return role in STAFF_ROLES or (role is Role.PATIENT and patient.user_id == user.pk)
+
+
+def can_book(user: User) -> bool:
+    return role_of(user) in STAFF_ROLES | {Role.PATIENT}
+
+
+def can_confirm_appointment(user: User, appointment: Appointment) -> bool:
+    role = role_of(user)
+    return role in STAFF_ROLES or (role is Role.DOCTOR and appointment.doctor_id == _doctor_id(user))
+
+
+def can_cancel_appointment(user: User, appointment: Appointment) -> bool:
+    role = role_of(user)
+    if role in STAFF_ROLES:
+        return True
+    if role is Role.DOCTOR:
+        return appointment.doctor_id == _doctor_id(user)
+    if role is Role.PATIENT:
+        return appointment.patient_id == _patient_id(user)
+    return False
+
+
+def can_reschedule_appointment(user: User, appointment: Appointment) -> bool:
+    role = role_of(user)
+    return role in STAFF_ROLES or (role is Role.PATIENT and appointment.patient_id == _patient_id(user))
+
+
+def can_edit_appointment_details(user: User, appointment: Appointment) -> bool:
+    """Change patient, doctor or reason outright: front-desk work."""
+    return role_of(user) in STAFF_ROLES
+
+
+def can_delete_appointment(user: User, appointment: Appointment) -> bool:
+    return role_of(user) in STAFF_ROLES
+
+
+def is_patient_acting(user: User) -> bool:
+    """Patients are bound by the change cut-off; staff and doctors are not."""
+    return role_of(user) is Role.PATIENT
+
+
+# --- Checks: medical records -------------------------------------------------------
+
+
+def can_create_medical_record(user: User, appointment: Appointment) -> bool:
+    role = role_of(user)
+    return role is Role.ADMIN or (role is Role.DOCTOR and appointment.doctor_id == _doctor_id(user))
+
+
+def can_change_medical_record(user: User, record: MedicalRecord) -> bool:
+    role = role_of(user)
+    return role is Role.ADMIN or (role is Role.DOCTOR and record.appointment.doctor_id == _doctor_id(user))
+
+
+def can_delete_medical_record(user: User, record: MedicalRecord) -> bool:
+    return role_of(user) is Role.ADMIN
+
+
+def can_see_medical_records(user: User) -> bool:
+    return role_of(user) in {Role.ADMIN, Role.DOCTOR, Role.PATIENT}
+
+
+def _doctor_id(user: User) -> int | None:
+    doctor = doctor_of(user)
+    return doctor.pk if doctor else None
+
+
+def _patient_id(user: User) -> int | None:
+    patient = patient_of(user)
+    return patient.pk if patient else None

@@ -1,0 +1,372 @@
+"""The booking rules: free slots, and booking, rescheduling, confirming and cancelling.
+
+This is the one place they live. The API, the pages and the admin call these
+services; they raise `BookingError` (400) or `SlotUnavailable` (409) with a
+clear message, or `PermissionDenied` (403) when the actor may not act.
+
+Times are stored as aware UTC datetimes; doctors' hours and the slot grid are
+read in the clinic's zone (settings.TIME_ZONE) at the edges here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clinic import access
+from clinic.models import WEEKDAY_NAMES, Appointment, Doctor, Patient, TimeOff
+
+if TYPE_CHECKING:
+    from clinic.models import User
+
+Status = Appointment.Status
+
+# Error messages: tests assert on these.
+IN_PAST = "The appointment time must be in the future."
+TOO_SOON = "Appointments must be booked at least {minutes} minutes ahead."
+TOO_FAR = "Appointments can be booked at most {days} days ahead."
+NOT_WORKING_DAY = "The doctor does not work on {weekday}s."
+OUTSIDE_HOURS = "The doctor sees patients from {start} to {end}; the appointment must fit inside those hours."
+OFF_GRID = "Appointments with this doctor start every {minutes} minutes from {start}."
+IN_TIME_OFF = "The doctor is away at that time."
+SLOT_TAKEN = "The doctor already has an appointment at that time."
+PATIENT_BUSY = "The patient already has an appointment at that time."
+CANCELLED_IS_FINAL = "This appointment is cancelled; a cancelled appointment cannot be changed."
+ALREADY_CONFIRMED = "This appointment is already confirmed."
+STATUS_MOVE = "An appointment cannot move from {old} to {new}."
+PATIENT_CUTOFF = (
+    "Appointments cannot be changed online within {hours} hours of their start or after it; please call the clinic."
+)
+NOT_ALLOWED = "You do not have permission to perform this action."
+
+EMAIL_TASK = "clinic.tasks.send_appointment_email"
+
+
+class BookingError(ValidationError):
+    """A booking rule refused the request: HTTP 400."""
+
+    status_code = 400
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message, code=code)
+
+
+class SlotUnavailable(BookingError):
+    """The doctor or the patient is already booked at that time: HTTP 409."""
+
+    status_code = 409
+
+
+def clinic_zone() -> ZoneInfo:
+    return timezone.get_default_timezone()
+
+
+@dataclass(frozen=True)
+class BookingWindow:
+    """The earliest and latest start a booking may have right now."""
+
+    now: datetime
+    earliest: datetime
+    latest: datetime
+
+    @classmethod
+    def at(cls, now: datetime | None = None) -> BookingWindow:
+        now = now or timezone.now()
+        return cls(
+            now=now,
+            earliest=now + timedelta(minutes=settings.BOOKING_MIN_NOTICE_MINUTES),
+            latest=now + timedelta(days=settings.BOOKING_HORIZON_DAYS),
+        )
+
+
+# --- The slot grid -----------------------------------------------------------------
+
+
+def _local(day: date, at: time, zone: ZoneInfo) -> datetime | None:
+    """The aware instant of wall-clock `at` on `day`, or None if that wall time does not exist (DST gap)."""
+    candidate = datetime.combine(day, at, tzinfo=zone)
+    round_trip = candidate.astimezone(UTC).astimezone(zone)
+    if round_trip.replace(tzinfo=None) != candidate.replace(tzinfo=None):
+        return None
+    return candidate
+
+
+def grid_starts(doctor: Doctor, day: date) -> list[datetime]:
+    """Every slot start of `doctor` on `day` (clinic-local date), booked or not, in UTC."""
+    if day.weekday() not in doctor.working_days:
+        return []
+    zone = clinic_zone()
+    step = timedelta(minutes=doctor.slot_minutes)
+    opening = datetime.combine(day, doctor.available_from)
+    closing = datetime.combine(day, doctor.available_to)
+    starts = []
+    wall = opening
+    while wall + step <= closing:
+        instant = _local(day, wall.time(), zone)
+        if instant is not None:
+            starts.append(instant.astimezone(UTC))
+        wall += step
+    return starts
+
+
+def slots_free(*, doctor: Doctor, day: date, now: datetime | None = None) -> list[datetime]:
+    """The bookable starts of `doctor` on `day`: on the grid, inside the booking window,
+    outside time off, and not overlapping a live appointment. Two queries."""
+    window = BookingWindow.at(now)
+    starts = [s for s in grid_starts(doctor, day) if window.earliest <= s <= window.latest]
+    if not starts:
+        return []
+    step = timedelta(minutes=doctor.slot_minutes)
+    first, last_end = starts[0], starts[-1] + step
+    busy = list(
+        Appointment.objects.live()
+        .filter(doctor=doctor)
+        .overlapping(first, last_end)
+        .values_list("appointment_time", "ends_at")
+    )
+    busy += list(
+        TimeOff.objects.filter(doctor=doctor, starts_at__lt=last_end, ends_at__gt=first).values_list(
+            "starts_at", "ends_at"
+        )
+    )
+    return [s for s in starts if not any(b_start < s + step and b_end > s for b_start, b_end in busy)]
+
+
+def check_bookable(doctor: Doctor, start: datetime, *, now: datetime | None = None) -> None:
+    """Raise BookingError unless `start` is a valid, open slot start of `doctor` (overlaps aside)."""
+    window = BookingWindow.at(now)
+    if start <= window.now:
+        raise BookingError(IN_PAST, code="in_past")
+    if start < window.earliest:
+        raise BookingError(TOO_SOON.format(minutes=settings.BOOKING_MIN_NOTICE_MINUTES), code="too_soon")
+    if start > window.latest:
+        raise BookingError(TOO_FAR.format(days=settings.BOOKING_HORIZON_DAYS), code="too_far")
+
+    zone = clinic_zone()
+    local = start.astimezone(zone)
+    if local.weekday() not in doctor.working_days:
+        raise BookingError(NOT_WORKING_DAY.format(weekday=WEEKDAY_NAMES[local.weekday()]), code="not_working_day")
+    step = timedelta(minutes=doctor.slot_minutes)
+    wall = local.replace(tzinfo=None)
+    opening = datetime.combine(local.date(), doctor.available_from)
+    closing = datetime.combine(local.date(), doctor.available_to)
+    if wall < opening or wall + step > closing:
+        raise BookingError(
+            OUTSIDE_HOURS.format(start=f"{doctor.available_from:%H:%M}", end=f"{doctor.available_to:%H:%M}"),
+            code="outside_hours",
+        )
+    if start not in grid_starts(doctor, local.date()):
+        raise BookingError(
+            OFF_GRID.format(minutes=doctor.slot_minutes, start=f"{doctor.available_from:%H:%M}"), code="off_grid"
+        )
+    if TimeOff.objects.filter(doctor=doctor, starts_at__lt=start + step, ends_at__gt=start).exists():
+        raise BookingError(IN_TIME_OFF, code="time_off")
+
+
+# --- Services ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def appointment_book(
+    *,
+    actor: User,
+    patient: Patient,
+    doctor: Doctor,
+    start: datetime,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Appointment:
+    """Book `patient` with `doctor` at `start`; the appointment starts `pending`."""
+    if not access.can_book_for(actor, patient):
+        raise PermissionDenied(NOT_ALLOWED)
+    check_bookable(doctor, start, now=now)
+    appointment = Appointment(
+        patient=patient,
+        doctor=doctor,
+        appointment_time=start,
+        ends_at=start + timedelta(minutes=doctor.slot_minutes),
+        status=Status.PENDING,
+        reason=reason or "",
+    )
+    _save(appointment, actor)
+    _queue_email(appointment, "booked")
+    return appointment
+
+
+@transaction.atomic
+def appointment_reschedule(
+    *,
+    actor: User,
+    appointment: Appointment,
+    start: datetime,
+    doctor: Doctor | None = None,
+    now: datetime | None = None,
+) -> Appointment:
+    """Move an appointment to a new start (and, for staff, to another doctor)."""
+    appointment = _locked(appointment)
+    if not access.can_reschedule_appointment(actor, appointment):
+        raise PermissionDenied(NOT_ALLOWED)
+    if (
+        doctor is not None
+        and doctor.pk != appointment.doctor_id
+        and not access.can_edit_appointment_details(actor, appointment)
+    ):
+        raise PermissionDenied(NOT_ALLOWED)
+    _refuse_if_cancelled(appointment)
+    _enforce_patient_cutoff(actor, appointment, now=now)
+    doctor = doctor or appointment.doctor
+    if start == appointment.appointment_time and doctor.pk == appointment.doctor_id:
+        return appointment
+    check_bookable(doctor, start, now=now)
+    appointment.doctor = doctor
+    appointment.appointment_time = start
+    appointment.ends_at = start + timedelta(minutes=doctor.slot_minutes)
+    appointment.sequence += 1
+    _save(appointment, actor)
+    _queue_email(appointment, "rescheduled")
+    return appointment
+
+
+@transaction.atomic
+def appointment_confirm(*, actor: User, appointment: Appointment) -> Appointment:
+    """pending → confirmed, by the appointment's doctor or staff."""
+    appointment = _locked(appointment)
+    if not access.can_confirm_appointment(actor, appointment):
+        raise PermissionDenied(NOT_ALLOWED)
+    _refuse_if_cancelled(appointment)
+    if appointment.status == Status.CONFIRMED:
+        raise BookingError(ALREADY_CONFIRMED, code="already_confirmed")
+    appointment.status = Status.CONFIRMED
+    _save(appointment, actor)
+    _queue_email(appointment, "confirmed")
+    return appointment
+
+
+@transaction.atomic
+def appointment_cancel(*, actor: User, appointment: Appointment, now: datetime | None = None) -> Appointment:
+    """pending or confirmed → cancelled. Cancelled is final and frees the slot."""
+    appointment = _locked(appointment)
+    if not access.can_cancel_appointment(actor, appointment):
+        raise PermissionDenied(NOT_ALLOWED)
+    _refuse_if_cancelled(appointment)
+    _enforce_patient_cutoff(actor, appointment, now=now)
+    appointment.status = Status.CANCELLED
+    appointment.sequence += 1
+    _save(appointment, actor)
+    _queue_email(appointment, "cancelled")
+    return appointment
+
+
+@transaction.atomic
+def appointment_change(
+    *,
+    actor: User,
+    appointment: Appointment,
+    doctor: Doctor | None = None,
+    start: datetime | None = None,
+    patient: Patient | None = None,
+    status: str | None = None,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> Appointment:
+    """Apply an edit (API PUT/PATCH, admin form) through the services above.
+
+    A new time or doctor reschedules; a new status confirms or cancels; a new
+    patient or reason is front-desk work. Unchanged values are ignored, so a
+    full PUT of the current state is a no-op.
+    """
+    appointment = _locked(appointment)
+    if patient is not None and patient.pk != appointment.patient_id:
+        if not access.can_edit_appointment_details(actor, appointment):
+            raise PermissionDenied(NOT_ALLOWED)
+        _refuse_if_cancelled(appointment)
+        appointment.patient = patient
+        _save(appointment, actor)
+    if reason is not None and reason != appointment.reason:
+        if not (
+            access.can_edit_appointment_details(actor, appointment)
+            or access.can_reschedule_appointment(actor, appointment)
+        ):
+            raise PermissionDenied(NOT_ALLOWED)
+        _refuse_if_cancelled(appointment)
+        appointment.reason = reason
+        _save(appointment, actor)
+    moved = (start is not None and start != appointment.appointment_time) or (
+        doctor is not None and doctor.pk != appointment.doctor_id
+    )
+    if moved:
+        appointment = appointment_reschedule(
+            actor=actor, appointment=appointment, start=start or appointment.appointment_time, doctor=doctor, now=now
+        )
+    if status is not None and status != appointment.status:
+        if status == Status.CONFIRMED and appointment.status == Status.PENDING:
+            appointment = appointment_confirm(actor=actor, appointment=appointment)
+        elif status == Status.CANCELLED:
+            appointment = appointment_cancel(actor=actor, appointment=appointment, now=now)
+        else:
+            raise BookingError(STATUS_MOVE.format(old=appointment.status, new=status), code="status_move")
+    return appointment
+
+
+# --- Internals ---------------------------------------------------------------------
+
+
+def _locked(appointment: Appointment) -> Appointment:
+    """Re-read the appointment under a row lock, keeping the joins already loaded."""
+    fresh = Appointment.objects.select_for_update(of=("self",)).get(pk=appointment.pk)
+    for relation in ("patient", "doctor"):
+        if Appointment._meta.get_field(relation).is_cached(appointment):
+            cached = getattr(appointment, relation)
+            if cached.pk == getattr(fresh, f"{relation}_id"):
+                setattr(fresh, relation, cached)
+    return fresh
+
+
+def _refuse_if_cancelled(appointment: Appointment) -> None:
+    if appointment.status == Status.CANCELLED:
+        raise BookingError(CANCELLED_IS_FINAL, code="cancelled_final")
+
+
+def _enforce_patient_cutoff(actor: User, appointment: Appointment, *, now: datetime | None) -> None:
+    if not access.is_patient_acting(actor):
+        return
+    now = now or timezone.now()
+    cutoff = timedelta(hours=settings.PATIENT_CHANGE_CUTOFF_HOURS)
+    if appointment.appointment_time - now < cutoff:
+        raise BookingError(PATIENT_CUTOFF.format(hours=settings.PATIENT_CHANGE_CUTOFF_HOURS), code="cutoff")
+
+
+def _save(appointment: Appointment, actor: User) -> None:
+    """Validate and write; overlaps become SlotUnavailable whether Python or the database sees them first."""
+    try:
+        appointment.full_clean()
+    except ValidationError as exc:
+        for errors in exc.error_dict.values():
+            for error in errors:
+                if error.code == "overlap":
+                    raise SlotUnavailable(error.message, code="slot_taken") from exc
+        raise BookingError(exc.messages[0], code="invalid") from exc
+    appointment._history_user = actor if getattr(actor, "is_authenticated", False) else None
+    try:
+        with transaction.atomic():
+            appointment.save()
+    except IntegrityError as exc:
+        message = str(exc)
+        if "patient_no_overlap" in message or "patient_id" in message:
+            raise SlotUnavailable(PATIENT_BUSY, code="patient_busy") from exc
+        raise SlotUnavailable(SLOT_TAKEN, code="slot_taken") from exc
+
+
+def _queue_email(appointment: Appointment, kind: str) -> None:
+    """Queue the patient's notice once the transaction commits; a rollback sends nothing."""
+    from django_q.tasks import async_task
+
+    appointment_id = appointment.pk
+    transaction.on_commit(lambda: async_task(EMAIL_TASK, appointment_id, kind))

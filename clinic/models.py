@@ -1,0 +1,320 @@
+"""The clinic's data: users, patients, doctors, time off, appointments, medical records.
+
+What must never be wrong is enforced by the database, not only by Python:
+unique emails in any case, sane doctor hours, valid statuses, and no two live
+appointments of one doctor (or one patient) overlapping in time.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import DEFAULT_DB_ALIAS, models
+from django.db.models import F, Q
+from django.db.models.functions import Lower
+from simple_history.models import HistoricalRecords
+
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+DEFAULT_WORKING_DAYS = (0, 1, 2, 3, 4)
+
+EMAIL_TAKEN = "A user with this email already exists."
+HOURS_ORDER = "The end of the working day must be after its start."
+WORKING_DAYS_INVALID = "Working days are weekday numbers from 0 (Monday) to 6 (Sunday), each at most once."
+TIME_OFF_ORDER = "Time off must end after it starts."
+ENDS_BEFORE_START = "An appointment must end after it starts."
+DOCTOR_OVERLAP = "The doctor already has an appointment at that time."
+PATIENT_OVERLAP = "The patient already has an appointment at that time."
+RECORD_PATIENT_MISMATCH = "The medical record's patient must be the patient of its appointment."
+
+
+class ClinicUserManager(UserManager):
+    def get_by_natural_key(self, username: str) -> User:
+        # Usernames are matched without regard to case, like emails.
+        return self.get(**{f"{self.model.USERNAME_FIELD}__iexact": username})
+
+
+class User(AbstractUser):
+    """A person who signs in: patient, doctor, reception or clinic admin."""
+
+    objects = ClinicUserManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=~Q(email=""),
+                name="user_email_ci_unique",
+                violation_error_message=EMAIL_TAKEN,
+            ),
+            models.UniqueConstraint(Lower("username"), name="user_username_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+
+class Patient(models.Model):
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="patient")
+    phone = models.CharField(max_length=32, blank=True)
+    insurance_number = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["user__last_name", "user__first_name", "id"]
+        indexes = [models.Index(fields=["insurance_number"], name="patient_insurance_idx")]
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+
+def validate_working_days(value: object) -> None:
+    if not isinstance(value, list) or any(
+        isinstance(day, bool) or not isinstance(day, int) or not 0 <= day <= 6 for day in value
+    ):
+        raise ValidationError(WORKING_DAYS_INVALID, code="working_days")
+    if len(set(value)) != len(value):
+        raise ValidationError(WORKING_DAYS_INVALID, code="working_days")
+
+
+def default_working_days() -> list[int]:
+    return list(DEFAULT_WORKING_DAYS)
+
+
+class Doctor(models.Model):
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="doctor")
+    specialization = models.CharField(max_length=100, db_index=True)
+    # Times of day in the clinic's zone (settings.TIME_ZONE).
+    available_from = models.TimeField(default=time(9, 0))
+    available_to = models.TimeField(default=time(17, 0))
+    slot_minutes = models.PositiveSmallIntegerField(
+        default=30, validators=[MinValueValidator(5), MaxValueValidator(480)]
+    )
+    # Weekday numbers as datetime.weekday() gives them: Monday = 0 ... Sunday = 6.
+    working_days = models.JSONField(default=default_working_days, validators=[validate_working_days])
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["user__last_name", "user__first_name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(available_from__lt=F("available_to")),
+                name="doctor_hours_ordered",
+                violation_error_message=HOURS_ORDER,
+            ),
+            models.CheckConstraint(condition=Q(slot_minutes__gt=0), name="doctor_slot_positive"),
+        ]
+
+    def __str__(self) -> str:
+        name = self.user.get_full_name() or self.user.username
+        return f"Dr {name} ({self.specialization})"
+
+
+class TimeOff(models.Model):
+    """A holiday or absence: no slot inside it is offered or bookable."""
+
+    doctor = models.ForeignKey(Doctor, on_delete=models.CASCADE, related_name="time_off")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["starts_at"]
+        verbose_name_plural = "time off"
+        indexes = [models.Index(fields=["doctor", "starts_at", "ends_at"], name="timeoff_doctor_time_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")),
+                name="timeoff_ends_after_start",
+                violation_error_message=TIME_OFF_ORDER,
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.doctor}: {self.starts_at:%Y-%m-%d %H:%M} – {self.ends_at:%Y-%m-%d %H:%M}"
+
+
+class TsTzRange(models.Func):
+    function = "TSTZRANGE"
+    output_field = DateTimeRangeField()
+
+
+class NoOverlapConstraint(models.BaseConstraint):
+    """Live (non-cancelled) appointments sharing `field` never overlap in time.
+
+    On PostgreSQL this is an exclusion constraint over the [start, end) range,
+    which holds under any concurrency. Other databases get a unique index on
+    (field, start) among live rows; the booking service re-checks overlaps
+    inside a write-locked transaction (SQLite's BEGIN IMMEDIATE) there.
+    `validate()` runs the same overlap test in Python, so `full_clean()` reports
+    a clear error before the database has to refuse.
+    """
+
+    def __init__(self, *, field: str, name: str, violation_error_message: str | None = None) -> None:
+        self.field = field
+        super().__init__(name=name, violation_error_message=violation_error_message)
+
+    def _backend_constraint(self, connection) -> models.BaseConstraint:
+        live = ~Q(status=Appointment.Status.CANCELLED)
+        if connection.vendor == "postgresql":
+            return ExclusionConstraint(
+                name=self.name,
+                expressions=[
+                    (TsTzRange("appointment_time", "ends_at"), RangeOperators.OVERLAPS),
+                    (self.field, RangeOperators.EQUAL),
+                ],
+                condition=live,
+            )
+        return models.UniqueConstraint(fields=[self.field, "appointment_time"], condition=live, name=self.name)
+
+    def constraint_sql(self, model, schema_editor):
+        return self._backend_constraint(schema_editor.connection).constraint_sql(model, schema_editor)
+
+    def create_sql(self, model, schema_editor):
+        return self._backend_constraint(schema_editor.connection).create_sql(model, schema_editor)
+
+    def remove_sql(self, model, schema_editor):
+        return self._backend_constraint(schema_editor.connection).remove_sql(model, schema_editor)
+
+    def validate(self, model, instance, exclude=None, using=DEFAULT_DB_ALIAS) -> None:
+        exclude = exclude or set()
+        if {self.field, "appointment_time", "ends_at", "status"} & set(exclude):
+            return
+        owner_id = getattr(instance, f"{self.field}_id")
+        start, end = instance.appointment_time, instance.ends_at
+        if instance.status == Appointment.Status.CANCELLED or None in (owner_id, start, end):
+            return
+        clashes = (
+            model._default_manager.using(using)
+            .filter(**{f"{self.field}_id": owner_id}, appointment_time__lt=end, ends_at__gt=start)
+            .exclude(status=Appointment.Status.CANCELLED)
+        )
+        if not instance._state.adding:
+            clashes = clashes.exclude(pk=instance.pk)
+        if clashes.exists():
+            raise ValidationError(self.get_violation_error_message(), code="overlap")
+
+    def deconstruct(self):
+        path, args, kwargs = super().deconstruct()
+        kwargs["field"] = self.field
+        return path, args, kwargs
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, NoOverlapConstraint):
+            return (self.name, self.field, self.violation_error_message) == (
+                other.name,
+                other.field,
+                other.violation_error_message,
+            )
+        return super().__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.field))
+
+
+class AppointmentQuerySet(models.QuerySet):
+    def live(self) -> AppointmentQuerySet:
+        return self.exclude(status=Appointment.Status.CANCELLED)
+
+    def overlapping(self, start, end) -> AppointmentQuerySet:
+        return self.filter(appointment_time__lt=end, ends_at__gt=start)
+
+
+class Appointment(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        CONFIRMED = "confirmed", "Confirmed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="appointments", db_index=False)
+    doctor = models.ForeignKey(Doctor, on_delete=models.PROTECT, related_name="appointments", db_index=False)
+    appointment_time = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=500, blank=True)
+    # Rises on every reschedule and on cancellation: the SEQUENCE of the calendar invite.
+    sequence = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AppointmentQuerySet.as_manager()
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        ordering = ["appointment_time", "id"]
+        indexes = [
+            models.Index(fields=["doctor", "appointment_time"], name="appt_doctor_time_idx"),
+            models.Index(fields=["patient", "appointment_time"], name="appt_patient_time_idx"),
+            models.Index(fields=["status", "appointment_time"], name="appt_status_time_idx"),
+            models.Index(fields=["appointment_time", "id"], name="appt_time_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "confirmed", "cancelled"]), name="appointment_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("appointment_time")),
+                name="appointment_ends_after_start",
+                violation_error_message=ENDS_BEFORE_START,
+            ),
+            NoOverlapConstraint(
+                field="doctor", name="appointment_doctor_no_overlap", violation_error_message=DOCTOR_OVERLAP
+            ),
+            NoOverlapConstraint(
+                field="patient", name="appointment_patient_no_overlap", violation_error_message=PATIENT_OVERLAP
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.appointment_time:%Y-%m-%d %H:%M} {self.patient} with {self.doctor} ({self.status})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status != self.Status.CANCELLED
+
+
+class MedicalRecord(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="medical_records", db_index=False)
+    appointment = models.ForeignKey(Appointment, on_delete=models.PROTECT, related_name="medical_records")
+    notes = models.TextField()
+    author = models.ForeignKey(User, on_delete=models.PROTECT, related_name="authored_records")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["patient", "created_at"], name="record_patient_created_idx")]
+
+    def __str__(self) -> str:
+        return f"Record #{self.pk} for {self.patient}"
+
+    def clean(self) -> None:
+        # The database refuses a mismatch too (trigger in migration 0002).
+        if self.appointment_id and self.patient_id and self.appointment.patient_id != self.patient_id:
+            raise ValidationError({"patient": RECORD_PATIENT_MISMATCH}, code="record_patient_mismatch")
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to a booking made with an `Idempotency-Key` header, kept 24 hours."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, null=True, related_name="+")
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_user_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key}"

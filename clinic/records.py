@@ -1,0 +1,59 @@
+"""Medical-record writes: the author is the acting user; the patient is the appointment's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from clinic import access
+from clinic.models import RECORD_PATIENT_MISMATCH, Appointment, MedicalRecord, Patient
+
+if TYPE_CHECKING:
+    from clinic.models import User
+
+NOT_ALLOWED = "You do not have permission to perform this action."
+
+
+@transaction.atomic
+def medical_record_create(
+    *, actor: User, appointment: Appointment, notes: str, patient: Patient | None = None
+) -> MedicalRecord:
+    """Write a record for `appointment`. `patient`, when given, must be the appointment's patient."""
+    if not access.can_create_medical_record(actor, appointment):
+        raise PermissionDenied(NOT_ALLOWED)
+    if patient is not None and patient.pk != appointment.patient_id:
+        raise ValidationError({"patient": [RECORD_PATIENT_MISMATCH]})
+    record = MedicalRecord(patient_id=appointment.patient_id, appointment=appointment, notes=notes, author=actor)
+    record.full_clean()
+    record._history_user = actor
+    record.save()
+    return record
+
+
+@transaction.atomic
+def medical_record_update(
+    *,
+    actor: User,
+    record: MedicalRecord,
+    notes: str | None = None,
+    appointment: Appointment | None = None,
+    patient: Patient | None = None,
+) -> MedicalRecord:
+    """Change a record's notes or move it to another appointment of the same patient."""
+    if not access.can_change_medical_record(actor, record):
+        raise PermissionDenied(NOT_ALLOWED)
+    if appointment is not None and appointment.pk != record.appointment_id:
+        if not access.can_create_medical_record(actor, appointment):
+            raise PermissionDenied(NOT_ALLOWED)
+        record.appointment = appointment
+    target_patient = patient.pk if patient is not None else record.patient_id
+    if target_patient != record.appointment.patient_id:
+        raise ValidationError({"patient": [RECORD_PATIENT_MISMATCH]})
+    if notes is not None:
+        record.notes = notes
+    record.full_clean()
+    record._history_user = actor
+    record.save()
+    return record

@@ -1,0 +1,92 @@
+"""Factories for the clinic's models (factory_boy)."""
+
+from __future__ import annotations
+
+from datetime import UTC, time, timedelta
+
+import factory
+from django.contrib.auth.models import Group
+
+from clinic.access import RECEPTION_GROUP
+from clinic.models import Appointment, Doctor, MedicalRecord, Patient, TimeOff, User
+
+PASSWORD = "a-Strong-pass-4-tests"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.test")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    password = factory.django.Password(PASSWORD)
+
+
+class ReceptionFactory(UserFactory):
+    is_staff = True
+
+    @factory.post_generation
+    def reception_group(obj, create, extracted, **kwargs):
+        if create:
+            obj.groups.add(Group.objects.get(name=RECEPTION_GROUP))
+
+
+class AdminFactory(UserFactory):
+    is_staff = True
+    is_superuser = True
+
+
+class PatientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Patient
+
+    user = factory.SubFactory(UserFactory)
+    phone = factory.Sequence(lambda n: f"+1 555 {n:04d}")
+    insurance_number = factory.Sequence(lambda n: f"INS-{n:06d}")
+
+
+class DoctorFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Doctor
+
+    user = factory.SubFactory(UserFactory)
+    specialization = "General practice"
+    available_from = time(9, 0)
+    available_to = time(17, 0)
+    slot_minutes = 30
+    working_days = factory.LazyFunction(lambda: [0, 1, 2, 3, 4, 5, 6])
+
+
+class TimeOffFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TimeOff
+
+    doctor = factory.SubFactory(DoctorFactory)
+    reason = "Holiday"
+
+
+class AppointmentFactory(factory.django.DjangoModelFactory):
+    """Written straight to the database: no booking rules, no emails."""
+
+    class Meta:
+        model = Appointment
+
+    patient = factory.SubFactory(PatientFactory)
+    doctor = factory.SubFactory(DoctorFactory)
+    appointment_time = factory.Faker("future_datetime", end_date="+30d", tzinfo=UTC)
+    ends_at = factory.LazyAttribute(lambda a: a.appointment_time + timedelta(minutes=a.doctor.slot_minutes))
+    status = Appointment.Status.PENDING
+    reason = "Check-up"
+
+
+class MedicalRecordFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MedicalRecord
+
+    appointment = factory.SubFactory(AppointmentFactory)
+    patient = factory.LazyAttribute(lambda r: r.appointment.patient)
+    author = factory.LazyAttribute(lambda r: r.appointment.doctor.user)
+    notes = "Feeling better."
