@@ -1,0 +1,47 @@
+"""seed_scale: bulk data that respects every constraint, the same for the same seed."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db.models import Count, F
+
+from clinic.models import Appointment, Doctor, MedicalRecord, Patient, User
+
+pytestmark = pytest.mark.django_db
+
+ARGS = ["--patients", "40", "--doctors", "5", "--appointments", "900", "--records", "30", "--quiet"]
+
+
+def _assignments():
+    return list(
+        Appointment.objects.order_by("appointment_time", "doctor__user__username").values_list(
+            "patient__user__username", "doctor__user__username", "appointment_time", "status"
+        )
+    )
+
+
+def test_seed_scale_creates_the_asked_counts_without_overlaps():
+    call_command("seed_scale", *ARGS)
+    assert (Patient.objects.count(), Doctor.objects.count()) == (40, 5)
+    assert (Appointment.objects.count(), MedicalRecord.objects.count()) == (900, 30)
+    live = Appointment.objects.live()
+    for owner in ("doctor", "patient"):
+        clashes = live.values(owner, "appointment_time").annotate(n=Count("id")).filter(n__gt=1)
+        assert not clashes.exists(), owner
+    assert not MedicalRecord.objects.exclude(patient_id=F("appointment__patient_id")).exists()
+    assert set(Appointment.objects.values_list("status", flat=True)) == {"pending", "confirmed", "cancelled"}
+
+
+def test_seed_scale_is_deterministic_and_refuses_to_run_twice():
+    call_command("seed_scale", *ARGS)
+    first = _assignments()
+    with pytest.raises(CommandError, match="already present"):
+        call_command("seed_scale", *ARGS)
+    MedicalRecord.objects.all().delete()
+    Appointment.objects.all().delete()
+    Patient.objects.all().delete()
+    Doctor.objects.all().delete()
+    User.objects.all().delete()
+    call_command("seed_scale", *ARGS)
+    assert _assignments() == first
