@@ -1,0 +1,423 @@
+"""`make bench`: the API, the references and the admin under load, at two data sizes.
+
+For each profile (10k and 1M appointments) it prepares a PostgreSQL database with
+`seed_scale` (kept between runs), starts gunicorn (2 × cores + 1 sync workers) with
+the bench settings, drives each endpoint from wrk on loopback, and writes
+bench/results.json, bench/results.md and bench/results.png.
+
+    python bench/run.py [--profiles 10k,1m] [--duration 10] [--connections 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
+BASE = f"http://127.0.0.1:{PORT}"
+PROFILES = {
+    "10k": {"patients": 2000, "doctors": 50, "appointments": 10_000, "records": 1000},
+    "1m": {"patients": 100_000, "doctors": 50, "appointments": 1_000_000, "records": 50_000},
+}
+PAGE = 50
+
+
+def log(message: str) -> None:
+    print(f"[bench {datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+def psql(sql: str, db: str = "postgres") -> str:
+    return subprocess.run(
+        ["psql", f"{PG}/{db}", "-tAc", sql], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def manage(env: dict, *args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def prepare_database(name: str, sizes: dict) -> dict:
+    """A migrated database with the profile's scale data, reused when it already matches."""
+    db = f"clinic_bench_{name}"
+    env = {**os.environ, "DATABASE_URL": f"{PG}/{db}", "DJANGO_SETTINGS_MODULE": "config.settings.bench"}
+    marker = json.dumps(sizes, sort_keys=True)
+    exists = psql(f"SELECT 1 FROM pg_database WHERE datname = '{db}'") == "1"
+    if exists:
+        try:
+            if psql("SELECT comment FROM bench_marker", db) == marker:
+                log(f"{db}: scale data present")
+                manage(env, "migrate", "--noinput", "-v0")
+                return env
+        except subprocess.CalledProcessError:
+            pass
+        psql(f"DROP DATABASE {db} WITH (FORCE)")
+    psql(f"CREATE DATABASE {db}")
+    manage(env, "migrate", "--noinput", "-v0")
+    log(f"{db}: seeding {sizes}")
+    started = time.perf_counter()
+    manage(env, "seed_scale", *[f"--{k}={v}" for k, v in sizes.items()])
+    seed_seconds = time.perf_counter() - started
+    psql(f"CREATE TABLE bench_marker (comment text); INSERT INTO bench_marker VALUES ('{marker}')", db)
+    psql("VACUUM ANALYZE", db)
+    log(f"{db}: seeded in {seed_seconds:.0f} s")
+    return env
+
+
+class Server:
+    def __init__(self, env: dict) -> None:
+        workers = 2 * (os.cpu_count() or 1) + 1
+        self.workers = workers
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{PORT}",
+                "--workers", str(workers), "--worker-class", "sync", "--log-level", "warning",
+                "--env", "DJANGO_SETTINGS_MODULE=config.settings.bench",
+            ],
+            cwd=ROOT, env=env, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{BASE}/api/schema/", timeout=2)
+                return
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError("gunicorn did not start")
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
+
+def fixtures(env: dict) -> dict:
+    """Ids, tokens and a staff session from the bench database (run in a child process)."""
+    code = r"""
+import json, django
+django.setup()
+from datetime import timedelta
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.models import Group
+from django.contrib.sessions.backends.db import SessionStore
+from django.utils import timezone
+from rest_framework_simplejwt.tokens import RefreshToken
+from clinic.access import RECEPTION_GROUP
+from clinic.booking import slots_free
+from clinic.models import Appointment, Doctor, MedicalRecord, Patient, User
+
+reception, _ = User.objects.get_or_create(username="bench-reception", defaults={"email": "bench-reception@clinic.example", "is_staff": True})
+reception.groups.add(Group.objects.get(name=RECEPTION_GROUP))
+admin, _ = User.objects.get_or_create(username="bench-admin", defaults={"email": "bench-admin@clinic.example", "is_staff": True, "is_superuser": True})
+doctor = Doctor.objects.order_by("id").first()
+patient = Appointment.objects.filter(doctor=doctor).order_by("id").first().patient
+appointment = Appointment.objects.filter(doctor=doctor).order_by("-appointment_time").first()
+record = MedicalRecord.objects.order_by("id").first()
+day = timezone.localdate() + timedelta(days=1)
+while not slots_free(doctor=doctor, day=day):
+    day += timedelta(days=1)
+def session(user):
+    s = SessionStore()
+    s[SESSION_KEY] = str(user.pk)
+    s[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    s[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    s.create()
+    return s.session_key
+tokens = {name: str(RefreshToken.for_user(u).access_token) for name, u in
+          {"reception": reception, "admin": admin, "doctor": doctor.user, "patient": patient.user}.items()}
+# Bookings: future slots beyond the seeded days, each patient at most once per time.
+last = Appointment.objects.order_by("-appointment_time").values_list("appointment_time", flat=True).first()
+start_day = max(timezone.localdate(), timezone.localtime(last).date()) + timedelta(days=1)
+doctors = list(Doctor.objects.order_by("id")[:50])
+patients = list(Patient.objects.order_by("id").values_list("id", flat=True)[:5000])
+bodies = []
+for offset in range(0, 80):
+    d = start_day + timedelta(days=offset)
+    if (d - timezone.localdate()).days > 88:
+        break
+    for doc in doctors:
+        bodies += [{"doctor": doc.id, "appointment_time": s.isoformat()} for s in slots_free(doctor=doc, day=d)]
+bodies.sort(key=lambda b: (b["appointment_time"], b["doctor"]))
+# Like seed_scale: at one time the doctors see distinct patients, so nobody is double-booked.
+times, previous, n = -1, None, 0
+for b in bodies:
+    if b["appointment_time"] != previous:
+        times, previous, n = times + 1, b["appointment_time"], 0
+    b["patient"] = patients[(times * len(doctors) + n) % len(patients)]
+    n += 1
+print(json.dumps({
+    "doctor": doctor.id, "patient": patient.id, "appointment": appointment.id, "record": record.id,
+    "slot_date": day.isoformat(), "tokens": tokens, "session": session(admin),
+    "reception_session": session(reception), "bookings": bodies[:20000],
+}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def endpoints(fx: dict) -> list[dict]:
+    t = fx["tokens"]
+    d, p, a, r = fx["doctor"], fx["patient"], fx["appointment"], fx["record"]
+    page = f"page_size={PAGE}"
+    return [
+        # name, group, path, auth, reference of the same rows
+        {"name": "appointments list", "kind": "list", "path": f"/appointments/?{page}", "token": t["reception"],
+         "limit": "/bench/limit/appointments/", "naive": f"/bench/naive/appointments/?{page}"},
+        {"name": "appointments list, by doctor", "kind": "list", "path": f"/appointments/?doctor={d}&{page}",
+         "token": t["reception"]},
+        {"name": "appointments list (doctor)", "kind": "list", "path": f"/appointments/?{page}", "token": t["doctor"]},
+        {"name": "appointments list (patient)", "kind": "list", "path": f"/appointments/?{page}", "token": t["patient"]},
+        {"name": "appointment detail", "kind": "detail", "path": f"/appointments/{a}/", "token": t["reception"]},
+        {"name": "patients list", "kind": "list", "path": f"/patients/?{page}", "token": t["reception"],
+         "limit": "/bench/limit/patients/", "naive": f"/bench/naive/patients/?{page}"},
+        {"name": "patient detail", "kind": "detail", "path": f"/patients/{p}/", "token": t["reception"]},
+        {"name": "doctors list", "kind": "list", "path": f"/doctors/?{page}", "token": t["patient"],
+         "limit": "/bench/limit/doctors/", "naive": f"/bench/naive/doctors/?{page}"},
+        {"name": "doctor detail", "kind": "detail", "path": f"/doctors/{d}/", "token": t["patient"]},
+        {"name": "doctor slots", "kind": "slots", "path": f"/doctors/{d}/slots/?date={fx['slot_date']}",
+         "token": t["patient"]},
+        {"name": "medical records list", "kind": "list", "path": f"/medical-records/?{page}", "token": t["admin"]},
+        {"name": "medical record detail", "kind": "detail", "path": f"/medical-records/{r}/", "token": t["admin"]},
+        {"name": "admin appointments changelist", "kind": "admin", "path": "/admin/clinic/appointment/",
+         "cookie": f"sessionid={fx['session']}"},
+        {"name": "admin appointments, filtered", "kind": "admin",
+         "path": f"/admin/clinic/appointment/?status__exact=pending&doctor__id__exact={d}",
+         "cookie": f"sessionid={fx['session']}"},
+        {"name": "admin appointments, search", "kind": "admin", "path": "/admin/clinic/appointment/?q=scale-p42",
+         "cookie": f"sessionid={fx['session']}"},
+        {"name": "admin patients changelist", "kind": "admin", "path": "/admin/clinic/patient/",
+         "cookie": f"sessionid={fx['session']}"},
+        {"name": "admin appointment change page", "kind": "admin", "path": f"/admin/clinic/appointment/{a}/change/",
+         "cookie": f"sessionid={fx['session']}"},
+    ]  # fmt: skip
+
+
+def probe(path: str, token: str | None = None, cookie: str | None = None) -> tuple[int, int | None]:
+    request = urllib.request.Request(BASE + path)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    if cookie:
+        request.add_header("Cookie", cookie)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, int(response.headers.get("X-Queries", "-1"))
+    except urllib.error.HTTPError as error:
+        return error.code, int(error.headers.get("X-Queries", "-1"))
+
+
+def wrk(path: str, *, duration: int, connections: int, token=None, cookie=None, bodies=None, delay_ms=0) -> dict:
+    env = {**os.environ, "BENCH_TOKEN": token or "", "BENCH_COOKIE": cookie or "", "BENCH_DELAY_MS": str(delay_ms)}
+    if bodies:
+        env["BENCH_BODIES"] = str(bodies)
+    threads = 1 if bodies else min(2, connections)
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
+         "-s", str(BENCH / "wrk.lua"), BASE + path],
+        env=env, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    line = next(line for line in out.splitlines() if line.startswith("BENCHJSON "))
+    data = json.loads(line.removeprefix("BENCHJSON "))
+    seconds = data["duration_us"] / 1e6
+    errors = data["connect"] + data["read"] + data["write"] + data["status"] + data["timeout"]
+    return {
+        "requests": data["requests"],
+        "rps": round(data["requests"] / seconds, 1),
+        "p50_ms": round(data["p50_us"] / 1000, 2),
+        "p95_ms": round(data["p95_us"] / 1000, 2),
+        "p99_ms": round(data["p99_us"] / 1000, 2),
+        "mean_ms": round(data["mean_us"] / 1000, 2),
+        "errors": errors,
+    }
+
+
+def run_profile(name: str, args) -> dict:
+    env = prepare_database(name, PROFILES[name])
+    fx = fixtures(env)
+    server = Server(env)
+    results: dict = {"profile": name, "sizes": PROFILES[name], "workers": server.workers, "endpoints": []}
+    try:
+        for ep in endpoints(fx):
+            status, queries = probe(ep["path"], ep.get("token"), ep.get("cookie"))
+            row = {"name": ep["name"], "kind": ep["kind"], "path": ep["path"], "status": status, "queries": queries}
+            if status != 200:
+                log(f"{ep['name']}: HTTP {status}, skipped")
+                row["skipped"] = True
+                results["endpoints"].append(row)
+                continue
+            if ep["kind"] == "list":
+                sized = {}
+                for size in (1, 50, 200):
+                    sized[size] = probe(ep["path"].replace(f"page_size={PAGE}", f"page_size={size}"), ep.get("token"))[
+                        1
+                    ]
+                row["queries_by_page_size"] = sized
+            row["saturation"] = wrk(
+                ep["path"], duration=args.duration, connections=args.connections,
+                token=ep.get("token"), cookie=ep.get("cookie"),
+            )  # fmt: skip
+            if ep["kind"] != "admin":
+                # Hold about 70% of the saturation rate: each connection waits between requests.
+                target = 0.7 * row["saturation"]["rps"]
+                delay = max(1, int(1000 * args.connections / target - row["saturation"]["mean_ms"]))
+                row["at_70pct"] = wrk(
+                    ep["path"], duration=args.duration, connections=args.connections,
+                    token=ep.get("token"), delay_ms=delay,
+                )  # fmt: skip
+            for ref in ("limit", "naive"):
+                if ep.get(ref):
+                    ref_row = wrk(ep[ref], duration=args.duration, connections=args.connections, token=ep["token"])
+                    ref_row["queries"] = probe(ep[ref], ep["token"])[1]
+                    row[ref] = ref_row
+                    row[f"ratio_to_{ref}"] = round(row["saturation"]["rps"] / ref_row["rps"], 2)
+            log(f"{ep['name']}: {row['saturation']['rps']} req/s, p95 {row['saturation']['p95_ms']} ms, "
+                f"{queries} queries")  # fmt: skip
+            results["endpoints"].append(row)
+        results["booking"] = bench_booking(fx, env, args)
+    finally:
+        server.stop()
+    return results
+
+
+def bench_booking(fx: dict, env: dict, args) -> dict:
+    bodies = BENCH / "data" / "bookings.jsonl"
+    bodies.parent.mkdir(exist_ok=True)
+    bodies.write_text("\n".join(json.dumps(b) for b in fx["bookings"]) + "\n")
+    before = psql("SELECT count(*) FROM clinic_appointment", env["DATABASE_URL"].rsplit("/", 1)[1])
+    result = wrk("/book-appointment/", duration=args.duration, connections=args.connections,
+                 token=fx["tokens"]["reception"], bodies=bodies)  # fmt: skip
+    db = env["DATABASE_URL"].rsplit("/", 1)[1]
+    created = int(psql("SELECT count(*) FROM clinic_appointment", db)) - int(before)
+    doubles = int(psql(
+        "SELECT count(*) FROM clinic_appointment a JOIN clinic_appointment b ON a.id < b.id "
+        "AND a.status <> 'cancelled' AND b.status <> 'cancelled' "
+        "AND (a.doctor_id = b.doctor_id OR a.patient_id = b.patient_id) "
+        "AND a.appointment_time < b.ends_at AND b.appointment_time < a.ends_at "
+        "WHERE a.appointment_time > now()", db))  # fmt: skip
+    queued = int(psql("SELECT count(*) FROM django_q_ormq", db))
+    result.update({"created": created, "double_bookings": doubles, "emails_queued": queued})
+    log(f"booking: {result['rps']} bookings/s, {created} created, {doubles} double bookings, {queued} emails queued")
+    return result
+
+
+def machine() -> dict:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")), platform.processor(),
+    )  # fmt: skip
+    mem_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in line))
+    pg = psql("SHOW server_version")
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kb / 2**20, 1), "python": platform.python_version(),
+            "postgresql": pg, "date": datetime.now().strftime("%Y-%m-%d %H:%M")}  # fmt: skip
+
+
+def write_reports(results: dict) -> None:
+    (BENCH / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    m = results["machine"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; Python {m['python']}, "
+        f"PostgreSQL {m['postgresql']}; {m['date']}. gunicorn sync workers: {results['profiles'][0]['workers']}; "
+        f"wrk on loopback, {results['args']['connections']} connections, {results['args']['duration']} s per run.",
+        "",
+    ]
+    for prof in results["profiles"]:
+        lines += [f"## {prof['profile']} appointments ({prof['sizes']})", ""]
+        lines += [
+            "| endpoint | req/s | p50 ms | p95 ms | p99 ms | errors | queries | × limit | × naive "
+            "| p95 @70% | p99 @70% | requests @70% |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for row in prof["endpoints"]:
+            if row.get("skipped"):
+                lines.append(f"| {row['name']} | HTTP {row['status']} | | | | | | | | | | |")
+                continue
+            s, low = row["saturation"], row.get("at_70pct", {})
+            lines.append(
+                f"| {row['name']} | {s['rps']} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} | {s['errors']} "
+                f"| {row['queries']} | {row.get('ratio_to_limit', '')} | {row.get('ratio_to_naive', '')} "
+                f"| {low.get('p95_ms', '')} | {low.get('p99_ms', '')} | {low.get('requests', '')} |"
+            )
+        refs = [
+            f"- {row['name']}: limit {row['limit']['rps']} req/s ({row['limit']['queries']} queries), "
+            f"naive peer {row['naive']['rps']} req/s ({row['naive']['queries']} queries)"
+            for row in prof["endpoints"]
+            if row.get("limit")
+        ]
+        sized = [
+            f"- {row['name']}: {row['queries_by_page_size']}"
+            for row in prof["endpoints"]
+            if row.get("queries_by_page_size")
+        ]
+        b = prof["booking"]
+        lines += ["", "References on the same rows, same auth, page size 50:", *refs, "",
+                  "Queries per request at page sizes 1 / 50 / 200:", *sized, "",
+                  f"Booking (POST /book-appointment/, email queued): {b['rps']} bookings/s, p95 {b['p95_ms']} ms, "
+                  f"{b['created']} created, {b['errors']} non-2xx, {b['double_bookings']} double bookings, "
+                  f"{b['emails_queued']} emails queued.", ""]  # fmt: skip
+    if len(results["profiles"]) == 2:
+        small, large = results["profiles"]
+        lines += ["## Growth: p95 at 1M ÷ p95 at 10k", "", "| endpoint | ratio |", "|---|---|"]
+        for a, b in zip(small["endpoints"], large["endpoints"], strict=True):
+            if "saturation" in a and "saturation" in b:
+                ratio = round(b["saturation"]["p95_ms"] / max(a["saturation"]["p95_ms"], 0.01), 2)
+                lines.append(f"| {a['name']} | {ratio} |")
+        lines.append("")
+    (BENCH / "results.md").write_text("\n".join(lines))
+    chart(results)
+
+
+def chart(results: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    profiles = results["profiles"]
+    fig, axes = plt.subplots(1, len(profiles), figsize=(8 * len(profiles), 7), squeeze=False)
+    for ax, prof in zip(axes[0], profiles, strict=True):
+        rows = [r for r in prof["endpoints"] if "saturation" in r]
+        names = [r["name"] for r in rows]
+        ax.barh(names, [r["saturation"]["rps"] for r in rows], color="#2f6f8f", label="API / admin")
+        ax.barh(names, [r["limit"]["rps"] if r.get("limit") else 0 for r in rows], color="#9fc5d6", alpha=0.6,
+                label="limit: values() JSON")  # fmt: skip
+        ax.scatter([r["naive"]["rps"] if r.get("naive") else None for r in rows], names, color="#c0392b",
+                   marker="x", label="naive ModelSerializer", zorder=3)  # fmt: skip
+        ax.invert_yaxis()
+        ax.set_xlabel("requests / s")
+        ax.set_title(f"{prof['profile']} appointments")
+        ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(BENCH / "results.png", dpi=90)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profiles", default="10k,1m")
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install wrk")
+    results = {"machine": machine(), "args": vars(args), "profiles": []}
+    for name in args.profiles.split(","):
+        log(f"profile {name}")
+        results["profiles"].append(run_profile(name, args))
+    write_reports(results)
+    log("wrote bench/results.md, bench/results.json, bench/results.png")
+
+
+if __name__ == "__main__":
+    main()

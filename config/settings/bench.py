@@ -1,0 +1,25 @@
+"""Benchmarks (`make bench`): production-like, on loopback HTTP, with the bench-only reference views.
+
+The reference views live in bench/ and are routed only here (ROOT_URLCONF), never in production.
+"""
+
+from datetime import timedelta
+
+from .base import *  # noqa: F403
+from .base import MIDDLEWARE, REST_FRAMEWORK, SIMPLE_JWT
+
+DEBUG = False
+SECRET_KEY = "bench-key-not-for-production-" + "x" * 40
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+ROOT_URLCONF = "bench.urls"
+EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# A run outlasts the 5-minute access token; no throttling of the load generator.
+SIMPLE_JWT = {**SIMPLE_JWT, "ACCESS_TOKEN_LIFETIME": timedelta(hours=3)}
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"registrations": None, "tokens": None}}
+# Every response says how many SQL queries it ran (X-Queries).
+MIDDLEWARE = ["bench.middleware.QueryCountMiddleware", *MIDDLEWARE]
+LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
