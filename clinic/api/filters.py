@@ -1,0 +1,58 @@
+"""Query-string filters of the list endpoints (django-filter). Bad values answer 400."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+import django_filters
+from django.utils import timezone
+
+from clinic.models import Appointment, Doctor, MedicalRecord
+
+
+class DoctorFilter(django_filters.FilterSet):
+    specialization = django_filters.CharFilter(lookup_expr="iexact", help_text="Exact, any case.")
+
+    class Meta:
+        model = Doctor
+        fields = ["specialization"]
+
+
+def _local_midnight(day, *, days_later: int = 0) -> datetime:
+    """The start of a clinic-local day, clamped to the representable range at its ends."""
+    try:
+        day = day + timedelta(days=days_later)
+        return timezone.make_aware(datetime.combine(day, time.min), timezone.get_default_timezone()).astimezone(UTC)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC) if days_later else datetime.min.replace(tzinfo=UTC)
+
+
+class AppointmentFilter(django_filters.FilterSet):
+    doctor = django_filters.NumberFilter(field_name="doctor_id", help_text="Doctor id.")
+    patient = django_filters.NumberFilter(field_name="patient_id", help_text="Patient id.")
+    status = django_filters.ChoiceFilter(choices=Appointment.Status.choices)
+    date_from = django_filters.DateFilter(
+        method="filter_date_from", help_text="Appointments starting on or after this clinic-local day (YYYY-MM-DD)."
+    )
+    date_to = django_filters.DateFilter(
+        method="filter_date_to", help_text="Appointments starting on or before this clinic-local day (YYYY-MM-DD)."
+    )
+
+    class Meta:
+        model = Appointment
+        fields = ["doctor", "patient", "status", "date_from", "date_to"]
+
+    def filter_date_from(self, queryset, name, value):
+        return queryset.filter(appointment_time__gte=_local_midnight(value))
+
+    def filter_date_to(self, queryset, name, value):
+        return queryset.filter(appointment_time__lt=_local_midnight(value, days_later=1))
+
+
+class MedicalRecordFilter(django_filters.FilterSet):
+    patient = django_filters.NumberFilter(field_name="patient_id", help_text="Patient id.")
+    appointment = django_filters.NumberFilter(field_name="appointment_id", help_text="Appointment id.")
+
+    class Meta:
+        model = MedicalRecord
+        fields = ["patient", "appointment"]

@@ -1,0 +1,233 @@
+"""Request and response shapes of the JSON API.
+
+Read shapes are explicit; write shapes only parse input. Saving is never done
+here: the views hand the validated data to the services in `clinic.booking`,
+`clinic.records` and `clinic.accounts`. Related objects are looked up through
+`clinic.access`, so an id the user may not see is refused as if it did not exist.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from clinic import access
+from clinic.models import Appointment, Doctor, MedicalRecord, Patient
+
+FIELD_NOT_WRITABLE = "You may not change this field."
+PATIENT_REQUIRED = "Staff must say which patient the appointment is for."
+
+
+class ErrorSerializer(serializers.Serializer):
+    """`{"detail": "..."}`; booking refusals add a machine-readable `code`."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField(required=False)
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
+    """A primary key resolved against an `access` selector for the requesting user."""
+
+    def __init__(self, *, selector, model, **kwargs) -> None:
+        self.selector = selector
+        self.model = model
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        if request is None:
+            return self.model.objects.none()
+        return self.selector(request.user)
+
+
+# --- Patients ----------------------------------------------------------------------
+
+
+class PatientSerializer(serializers.ModelSerializer):
+    user_id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(source="user.username", read_only=True)
+    email = serializers.EmailField(source="user.email", read_only=True)
+    first_name = serializers.CharField(source="user.first_name", read_only=True)
+    last_name = serializers.CharField(source="user.last_name", read_only=True)
+
+    class Meta:
+        model = Patient
+        fields = [
+            "id",
+            "user_id",
+            "username",
+            "email",
+            "first_name",
+            "last_name",
+            "phone",
+            "insurance_number",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class RegistrationSerializer(serializers.Serializer):
+    """A new patient account; the password goes through Django's validators."""
+
+    username = serializers.CharField(max_length=150)
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    insurance_number = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+
+
+class PatientWriteSerializer(serializers.Serializer):
+    """Changes to a patient; which fields a user may send is decided by `access`."""
+
+    username = serializers.CharField(max_length=150, required=False)
+    email = serializers.EmailField(max_length=254, required=False)
+    password = serializers.CharField(write_only=True, max_length=128, required=False)
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    insurance_number = serializers.CharField(max_length=64, required=False, allow_blank=True)
+
+
+# --- Doctors -----------------------------------------------------------------------
+
+
+class DoctorSerializer(serializers.ModelSerializer):
+    user_id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(source="user.username", read_only=True)
+    email = serializers.EmailField(source="user.email", read_only=True)
+    first_name = serializers.CharField(source="user.first_name", read_only=True)
+    last_name = serializers.CharField(source="user.last_name", read_only=True)
+    working_days = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=6), read_only=True)
+
+    class Meta:
+        model = Doctor
+        fields = [
+            "id",
+            "user_id",
+            "username",
+            "email",
+            "first_name",
+            "last_name",
+            "specialization",
+            "available_from",
+            "available_to",
+            "slot_minutes",
+            "working_days",
+        ]
+        read_only_fields = fields
+
+
+class DoctorWriteSerializer(serializers.Serializer):
+    """A new doctor (staff) or changes to one; `access` decides which fields a user may send."""
+
+    username = serializers.CharField(max_length=150, required=False)
+    email = serializers.EmailField(max_length=254, required=False)
+    password = serializers.CharField(write_only=True, max_length=128, required=False)
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    specialization = serializers.CharField(max_length=100, required=False)
+    available_from = serializers.TimeField(required=False)
+    available_to = serializers.TimeField(required=False)
+    slot_minutes = serializers.IntegerField(min_value=5, max_value=480, required=False)
+    working_days = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=6), max_length=7, required=False
+    )
+
+
+class DoctorCreateSerializer(DoctorWriteSerializer):
+    username = serializers.CharField(max_length=150)
+    email = serializers.EmailField(max_length=254)
+    specialization = serializers.CharField(max_length=100)
+
+
+class PatientCreateSerializer(PatientWriteSerializer):
+    username = serializers.CharField(max_length=150)
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(write_only=True, max_length=128)
+
+
+class SlotsSerializer(serializers.Serializer):
+    doctor = serializers.IntegerField()
+    date = serializers.DateField()
+    slots = serializers.ListField(child=serializers.DateTimeField())
+
+
+class SlotsQuerySerializer(serializers.Serializer):
+    date = serializers.DateField(help_text="The clinic-local day, YYYY-MM-DD.")
+
+
+# --- Appointments ------------------------------------------------------------------
+
+
+class AppointmentSerializer(serializers.ModelSerializer):
+    patient = serializers.IntegerField(source="patient_id", read_only=True)
+    doctor = serializers.IntegerField(source="doctor_id", read_only=True)
+
+    class Meta:
+        model = Appointment
+        fields = ["id", "patient", "doctor", "appointment_time", "ends_at", "status", "reason", "created_at"]
+        read_only_fields = fields
+
+
+class AppointmentBookSerializer(serializers.Serializer):
+    """A booking: `patient` is the signed-in patient unless staff name one."""
+
+    doctor = VisibleRelatedField(selector=access.doctors_visible_to, model=Doctor)
+    appointment_time = serializers.DateTimeField()
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    patient = VisibleRelatedField(
+        selector=access.patients_visible_to,
+        model=Patient,
+        required=False,
+        help_text="Required when staff book; a patient books for themselves.",
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        user = self.context["request"].user
+        if attrs.get("patient") is None:
+            own = access.patient_of(user) if access.role_of(user) is access.Role.PATIENT else None
+            if own is None:
+                raise serializers.ValidationError({"patient": [PATIENT_REQUIRED]})
+            attrs["patient"] = own
+        return attrs
+
+
+class AppointmentChangeSerializer(serializers.Serializer):
+    """An edit: a new time or doctor reschedules, a new status confirms or cancels."""
+
+    doctor = VisibleRelatedField(selector=access.doctors_visible_to, model=Doctor)
+    appointment_time = serializers.DateTimeField()
+    patient = VisibleRelatedField(selector=access.patients_visible_to, model=Patient, required=False)
+    status = serializers.ChoiceField(choices=Appointment.Status.choices, required=False)
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+# --- Medical records ---------------------------------------------------------------
+
+
+class MedicalRecordSerializer(serializers.ModelSerializer):
+    patient = serializers.IntegerField(source="patient_id", read_only=True)
+    appointment = serializers.IntegerField(source="appointment_id", read_only=True)
+    author = serializers.IntegerField(source="author_id", read_only=True, help_text="The user id of the doctor.")
+
+    class Meta:
+        model = MedicalRecord
+        fields = ["id", "patient", "appointment", "notes", "author", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class MedicalRecordWriteSerializer(serializers.Serializer):
+    """The author is always the signed-in user; the patient is the appointment's."""
+
+    appointment = VisibleRelatedField(selector=access.appointments_visible_to, model=Appointment)
+    notes = serializers.CharField()
+    patient = VisibleRelatedField(
+        selector=access.patients_visible_to,
+        model=Patient,
+        required=False,
+        help_text="Optional; must be the appointment's patient.",
+    )

@@ -1,0 +1,84 @@
+"""JWT login, refresh and logout with an absolute cap on a login's life.
+
+Every refresh token carries `login_at`, the time of the password login it
+descends from. Refreshing rotates the token (the old one is blacklisted) and
+keeps `login_at`, so however often a client refreshes, the chain ends
+`JWT_REFRESH_ABSOLUTE_LIFETIME` after the login. A refresh for a user who has
+been deactivated or deleted is refused with 401.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from rest_framework import serializers
+from rest_framework_simplejwt.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import RefreshToken
+
+LOGIN_AT_CLAIM = "login_at"
+LOGIN_EXPIRED = "This login has expired; sign in again."
+NO_ACTIVE_ACCOUNT = "No active account found for the given token."
+
+
+def _cap(login_at: int) -> datetime:
+    return datetime.fromtimestamp(login_at, tz=UTC) + settings.JWT_REFRESH_ABSOLUTE_LIFETIME
+
+
+class ClinicRefreshToken(RefreshToken):
+    """A refresh token that never outlives its login's absolute cap."""
+
+    @classmethod
+    def for_user(cls, user):
+        token = super().for_user(user)
+        token[LOGIN_AT_CLAIM] = int(token.current_time.timestamp())
+        token.set_exp(from_time=token.current_time)
+        return token
+
+    def set_exp(self, claim: str = "exp", from_time=None, lifetime=None) -> None:
+        super().set_exp(claim, from_time, lifetime)
+        login_at = self.payload.get(LOGIN_AT_CLAIM)
+        if claim == "exp" and isinstance(login_at, int):
+            cap = int(_cap(login_at).timestamp())
+            self.payload["exp"] = min(self.payload["exp"], cap)
+
+
+class LoginSerializer(TokenObtainPairSerializer):
+    """`username`, `password` → `access` (5 minutes) and `refresh` (30 minutes idle, 12 hours at most)."""
+
+    token_class = ClinicRefreshToken
+
+    access = serializers.CharField(read_only=True)
+    refresh = serializers.CharField(read_only=True)
+
+
+class RefreshSerializer(TokenRefreshSerializer):
+    """`refresh` → a new `access` and a rotated `refresh`; the one sent is blacklisted."""
+
+    token_class = ClinicRefreshToken
+
+    refresh = serializers.CharField()
+    access = serializers.CharField(read_only=True)
+
+    def validate(self, attrs: dict) -> dict:
+        refresh = self.token_class(attrs["refresh"])
+        login_at = refresh.payload.get(LOGIN_AT_CLAIM)
+        if not isinstance(login_at, int) or timezone.now() >= _cap(login_at):
+            raise AuthenticationFailed(LOGIN_EXPIRED, "login_expired")
+        user_id = refresh.payload.get(api_settings.USER_ID_CLAIM)
+        user = get_user_model().objects.filter(**{api_settings.USER_ID_FIELD: user_id}).first()
+        if user is None or not api_settings.USER_AUTHENTICATION_RULE(user):
+            raise AuthenticationFailed(NO_ACTIVE_ACCOUNT, "no_active_account")
+
+        data = {"access": str(refresh.access_token)}
+        refresh.blacklist()
+        refresh.set_jti()
+        refresh.set_exp()
+        refresh.set_iat()
+        refresh.outstand()
+        data["refresh"] = str(refresh)
+        return data

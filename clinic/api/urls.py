@@ -1,0 +1,26 @@
+"""The JSON API's routes, at the root paths DESIGN.md lists (with trailing slashes)."""
+
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from clinic.api import views
+
+router = SimpleRouter()
+router.register("patients", views.PatientViewSet, basename="patient")
+router.register("doctors", views.DoctorViewSet, basename="doctor")
+router.register("appointments", views.AppointmentViewSet, basename="appointment")
+router.register("medical-records", views.MedicalRecordViewSet, basename="medical-record")
+
+urlpatterns = [
+    path("registrations/", views.RegistrationView.as_view(), name="registration"),
+    path("book-appointment/", views.BookAppointmentView.as_view(), name="book-appointment"),
+    path("api/token/", views.TokenObtainView.as_view(), name="token-obtain"),
+    path("api/token/refresh/", views.TokenRefreshView.as_view(), name="token-refresh"),
+    path("api/token/blacklist/", views.TokenBlacklistView.as_view(), name="token-blacklist"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    *router.urls,
+]

@@ -1,0 +1,403 @@
+"""The JSON API's views: parse input, call one service or selector, render.
+
+Querysets come from `clinic.access` (an object outside them is a 404); writes go
+through `clinic.booking`, `clinic.records` and `clinic.accounts`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import generics, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework_simplejwt import views as jwt_views
+
+from clinic import access, accounts, booking, records
+from clinic.api import filters, permissions, tokens
+from clinic.api.schema import ClinicAutoSchema
+from clinic.api.serializers import (
+    FIELD_NOT_WRITABLE,
+    AppointmentBookSerializer,
+    AppointmentChangeSerializer,
+    AppointmentSerializer,
+    DoctorCreateSerializer,
+    DoctorSerializer,
+    DoctorWriteSerializer,
+    MedicalRecordSerializer,
+    MedicalRecordWriteSerializer,
+    PatientCreateSerializer,
+    PatientSerializer,
+    PatientWriteSerializer,
+    RegistrationSerializer,
+    SlotsQuerySerializer,
+    SlotsSerializer,
+)
+from clinic.models import IdempotencyKey
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+IDEMPOTENCY_KEY_TOO_LONG = "The Idempotency-Key header is at most 255 characters."
+IDEMPOTENCY_IN_FLIGHT = "A request with this Idempotency-Key is still being processed; retry shortly."
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Send the same key when retrying: within 24 hours the first booking is answered again.",
+)
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+class ClinicViewMixin:
+    schema = ClinicAutoSchema()
+
+
+def _profile_changes(validated: dict, allowed: frozenset[str], current: dict) -> dict:
+    """The changes a user asked for, refusing any field outside `allowed` that would change."""
+    refused = {
+        name: [FIELD_NOT_WRITABLE]
+        for name, value in validated.items()
+        if name not in allowed and (name == "password" or current.get(name) != value)
+    }
+    if refused:
+        raise ValidationError(refused)
+    return {name: value for name, value in validated.items() if name == "password" or current.get(name) != value}
+
+
+def _user_values(user) -> dict:
+    return {name: getattr(user, name) for name in ("username", "email", "first_name", "last_name")}
+
+
+# --- Accounts and tokens -------------------------------------------------------------
+
+
+class RegistrationView(ClinicViewMixin, generics.GenericAPIView):
+    """Create a patient account. Username and email must be free (in any case); the
+    password must pass the clinic's password rules. Sign in at `/api/token/` afterwards."""
+
+    serializer_class = RegistrationSerializer
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "registrations"
+
+    @extend_schema(request=RegistrationSerializer, responses={201: PatientSerializer}, tags=["accounts"])
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        patient = accounts.patient_register(**serializer.validated_data)
+        return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
+
+
+class _TokenView(ClinicViewMixin):
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "tokens"
+    authentication_required_401 = True
+
+
+@extend_schema(tags=["tokens"])
+class TokenObtainView(_TokenView, jwt_views.TokenObtainPairView):
+    """Sign in with `username` and `password`: an `access` token (5 minutes) for the
+    `Authorization: Bearer` header, and a `refresh` token to get the next one."""
+
+    serializer_class = tokens.LoginSerializer
+
+
+@extend_schema(tags=["tokens"])
+class TokenRefreshView(_TokenView, jwt_views.TokenRefreshView):
+    """Trade a refresh token for a new access token and a new refresh token. The one sent
+    is blacklisted; a refresh token lives 30 minutes unused and 12 hours from sign-in at most."""
+
+    serializer_class = tokens.RefreshSerializer
+
+
+@extend_schema(tags=["tokens"], responses={200: OpenApiTypes.OBJECT})
+class TokenBlacklistView(_TokenView, jwt_views.TokenBlacklistView):
+    """Sign out: the refresh token sent can no longer be used."""
+
+
+# --- Patients ------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Patients visible to you"),
+    create=extend_schema(request=PatientCreateSerializer, responses={201: PatientSerializer}),
+    update=extend_schema(request=PatientWriteSerializer, responses={200: PatientSerializer}),
+    partial_update=extend_schema(request=PatientWriteSerializer, responses={200: PatientSerializer}),
+)
+class PatientViewSet(ClinicViewMixin, viewsets.ModelViewSet):
+    """Patients: a patient sees and edits their own contact details, a doctor reads the
+    patients they have appointments with, reception and the clinic admin manage all."""
+
+    serializer_class = PatientSerializer
+    permission_classes = [IsAuthenticated, permissions.PatientPermission]
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return access.patients_visible_to(self.request.user)
+
+    def create(self, request, *args, **kwargs):
+        serializer = PatientCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        patient = accounts.patient_register(**serializer.validated_data)
+        return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        patient = self.get_object()
+        serializer = PatientWriteSerializer(data=request.data, partial=kwargs.get("partial", False))
+        serializer.is_valid(raise_exception=True)
+        current = {**_user_values(patient.user), "phone": patient.phone, "insurance_number": patient.insurance_number}
+        allowed = access.patient_fields_writable_by(request.user, patient)
+        changes = _profile_changes(serializer.validated_data, allowed, current)
+        if changes:
+            patient = accounts.profile_update(profile=patient, changes=changes)
+        return Response(PatientSerializer(patient).data)
+
+    def perform_destroy(self, instance):
+        with transaction.atomic():
+            user = instance.user
+            instance.delete()
+            if not user.is_staff:
+                user.delete()
+
+
+# --- Doctors -------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="All doctors"),
+    create=extend_schema(request=DoctorCreateSerializer, responses={201: DoctorSerializer}),
+    update=extend_schema(request=DoctorWriteSerializer, responses={200: DoctorSerializer}),
+    partial_update=extend_schema(request=DoctorWriteSerializer, responses={200: DoctorSerializer}),
+)
+class DoctorViewSet(ClinicViewMixin, viewsets.ModelViewSet):
+    """Doctors: every signed-in user reads them; a doctor edits their own profile and
+    hours; reception and the clinic admin manage all."""
+
+    serializer_class = DoctorSerializer
+    permission_classes = [IsAuthenticated, permissions.DoctorPermission]
+    filterset_class = filters.DoctorFilter
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return access.doctors_visible_to(self.request.user)
+
+    def create(self, request, *args, **kwargs):
+        serializer = DoctorCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        doctor = accounts.doctor_create(**serializer.validated_data)
+        return Response(DoctorSerializer(doctor).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        doctor = self.get_object()
+        serializer = DoctorWriteSerializer(data=request.data, partial=kwargs.get("partial", False))
+        serializer.is_valid(raise_exception=True)
+        current = {
+            **_user_values(doctor.user),
+            **{name: getattr(doctor, name) for name in access.DOCTOR_SELF_FIELDS if hasattr(doctor, name)},
+        }
+        allowed = access.doctor_fields_writable_by(request.user, doctor)
+        changes = _profile_changes(serializer.validated_data, allowed, current)
+        if changes:
+            doctor = accounts.profile_update(profile=doctor, changes=changes)
+        return Response(DoctorSerializer(doctor).data)
+
+    def perform_destroy(self, instance):
+        with transaction.atomic():
+            user = instance.user
+            instance.delete()
+            if not user.is_staff:
+                user.delete()
+
+    @extend_schema(
+        parameters=[SlotsQuerySerializer],
+        responses={200: SlotsSerializer},
+        summary="Free slots of a doctor on a day",
+    )
+    @action(detail=True, methods=["get"], permission_classes=[IsAuthenticated], filterset_class=None)
+    def slots(self, request, pk=None):
+        """The doctor's free future slot starts on a clinic-local day: on their grid and
+        hours, outside time off and other appointments, within the booking window."""
+        doctor = self.get_object()
+        query = SlotsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        day = query.validated_data["date"]
+        starts = booking.slots_free(doctor=doctor, day=day)
+        return Response(SlotsSerializer({"doctor": doctor.pk, "date": day, "slots": starts}).data)
+
+
+# --- Appointments --------------------------------------------------------------------
+
+
+def _book(request) -> Response:
+    """Book through `booking.appointment_book`, answering a repeated Idempotency-Key with the first booking."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > 255:
+        raise ValidationError({"Idempotency-Key": [IDEMPOTENCY_KEY_TOO_LONG]})
+    if key and (replay := _idempotent_replay(request.user, key)) is not None:
+        return replay
+
+    serializer = AppointmentBookSerializer(data=request.data, context={"request": request})
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+
+    def book():
+        appointment = booking.appointment_book(
+            actor=request.user,
+            patient=data["patient"],
+            doctor=data["doctor"],
+            start=data["appointment_time"],
+            reason=data.get("reason", ""),
+        )
+        return AppointmentSerializer(appointment).data, appointment
+
+    if not key:
+        body, _ = book()
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    try:
+        with transaction.atomic():
+            # The key is claimed inside the booking's transaction: a concurrent request
+            # with the same key waits on this row and then answers with its result.
+            IdempotencyKey.objects.filter(
+                user=request.user, key=key, created_at__lt=timezone.now() - IDEMPOTENCY_WINDOW
+            ).delete()
+            claim = IdempotencyKey.objects.create(user=request.user, key=key)
+            body, appointment = book()
+            claim.appointment = appointment
+            claim.response_status = status.HTTP_201_CREATED
+            claim.response_body = body
+            claim.save(update_fields=["appointment", "response_status", "response_body"])
+    except IntegrityError:
+        replay = _idempotent_replay(request.user, key)
+        if replay is None:
+            raise Conflict(IDEMPOTENCY_IN_FLIGHT)
+        return replay
+    return Response(body, status=status.HTTP_201_CREATED)
+
+
+def _idempotent_replay(user, key: str) -> Response | None:
+    stored = (
+        IdempotencyKey.objects.filter(
+            user=user, key=key, created_at__gte=timezone.now() - IDEMPOTENCY_WINDOW, response_status__isnull=False
+        )
+        .only("response_status", "response_body")
+        .first()
+    )
+    if stored is None:
+        return None
+    return Response(stored.response_body, status=stored.response_status)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Appointments visible to you"),
+    create=extend_schema(
+        request=AppointmentBookSerializer, responses={201: AppointmentSerializer}, parameters=[IDEMPOTENCY_HEADER]
+    ),
+    update=extend_schema(request=AppointmentChangeSerializer, responses={200: AppointmentSerializer}),
+    partial_update=extend_schema(request=AppointmentChangeSerializer, responses={200: AppointmentSerializer}),
+)
+class AppointmentViewSet(ClinicViewMixin, viewsets.ModelViewSet):
+    """Appointments. Patients book, reschedule and cancel their own (not within the
+    change cut-off); doctors confirm and cancel theirs; reception and the clinic admin
+    do everything. A new `appointment_time` or `doctor` reschedules, a new `status`
+    confirms or cancels; overlaps answer 409."""
+
+    serializer_class = AppointmentSerializer
+    permission_classes = [IsAuthenticated, permissions.AppointmentPermission]
+    filterset_class = filters.AppointmentFilter
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+    may_conflict = True
+
+    def get_queryset(self):
+        return access.appointments_visible_to(self.request.user)
+
+    def create(self, request, *args, **kwargs):
+        return _book(request)
+
+    def update(self, request, *args, **kwargs):
+        appointment = self.get_object()
+        serializer = AppointmentChangeSerializer(
+            data=request.data, partial=kwargs.get("partial", False), context={"request": request}
+        )
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        appointment = booking.appointment_change(
+            actor=request.user,
+            appointment=appointment,
+            doctor=data.get("doctor"),
+            start=data.get("appointment_time"),
+            patient=data.get("patient"),
+            status=data.get("status"),
+            reason=data.get("reason"),
+        )
+        return Response(AppointmentSerializer(appointment).data)
+
+
+class BookAppointmentView(ClinicViewMixin, generics.GenericAPIView):
+    """Book a slot: a patient for themselves (`patient` may be left out), reception or
+    the clinic admin for any patient. The appointment starts `pending` and the patient
+    is emailed. Retrying with the same `Idempotency-Key` header answers the first booking."""
+
+    serializer_class = AppointmentBookSerializer
+    permission_classes = [IsAuthenticated, permissions.CanBook]
+    may_conflict = True
+
+    @extend_schema(
+        request=AppointmentBookSerializer,
+        responses={201: AppointmentSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        tags=["appointments"],
+    )
+    def post(self, request):
+        return _book(request)
+
+
+# --- Medical records -----------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Medical records visible to you"),
+    create=extend_schema(request=MedicalRecordWriteSerializer, responses={201: MedicalRecordSerializer}),
+    update=extend_schema(request=MedicalRecordWriteSerializer, responses={200: MedicalRecordSerializer}),
+    partial_update=extend_schema(request=MedicalRecordWriteSerializer, responses={200: MedicalRecordSerializer}),
+)
+class MedicalRecordViewSet(ClinicViewMixin, viewsets.ModelViewSet):
+    """Medical records: patients read their own, doctors read their patients' and write
+    them for their own appointments, the clinic admin does everything; reception gets 403."""
+
+    serializer_class = MedicalRecordSerializer
+    permission_classes = [IsAuthenticated, permissions.MedicalRecordPermission]
+    filterset_class = filters.MedicalRecordFilter
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return access.medical_records_visible_to(self.request.user)
+
+    def create(self, request, *args, **kwargs):
+        serializer = MedicalRecordWriteSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        record = records.medical_record_create(actor=request.user, **serializer.validated_data)
+        return Response(MedicalRecordSerializer(record).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        record = self.get_object()
+        serializer = MedicalRecordWriteSerializer(
+            data=request.data, partial=kwargs.get("partial", False), context={"request": request}
+        )
+        serializer.is_valid(raise_exception=True)
+        record = records.medical_record_update(actor=request.user, record=record, **serializer.validated_data)
+        return Response(MedicalRecordSerializer(record).data)
