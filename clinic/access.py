@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 
 from clinic.models import Appointment, Doctor, MedicalRecord, Patient, TimeOff
 
@@ -60,8 +60,32 @@ class Role(enum.StrEnum):
 STAFF_ROLES = frozenset({Role.RECEPTION, Role.ADMIN})
 
 
+def users_with_roles():
+    """Users annotated with what `role_of` needs, so a user fetched this way costs no further query."""
+    from clinic.models import User
+
+    memberships = User.groups.through.objects.filter(user_id=OuterRef("pk"), group__name=RECEPTION_GROUP)
+    return User.objects.annotate(
+        clinic_in_reception=Exists(memberships),
+        clinic_doctor_id=Subquery(Doctor.objects.filter(user_id=OuterRef("pk")).values("pk")[:1]),
+        clinic_patient_id=Subquery(Patient.objects.filter(user_id=OuterRef("pk")).values("pk")[:1]),
+    )
+
+
+def _role_flags(user: User) -> tuple[bool, int | None, int | None]:
+    if not hasattr(user, "clinic_in_reception"):
+        row = (
+            users_with_roles()
+            .filter(pk=user.pk)
+            .values_list("clinic_in_reception", "clinic_doctor_id", "clinic_patient_id")
+            .first()
+        )
+        user.clinic_in_reception, user.clinic_doctor_id, user.clinic_patient_id = row or (False, None, None)
+    return user.clinic_in_reception, user.clinic_doctor_id, user.clinic_patient_id
+
+
 def role_of(user: User) -> Role:
-    """The user's role, worked out once per user object."""
+    """The user's role, worked out once per user object (one query at most)."""
     cached = getattr(user, "_clinic_role", None)
     if cached is not None:
         return cached
@@ -69,14 +93,16 @@ def role_of(user: User) -> Role:
         role = Role.ANONYMOUS
     elif user.is_superuser:
         role = Role.ADMIN
-    elif user.is_staff and user.groups.filter(name=RECEPTION_GROUP).exists():
-        role = Role.RECEPTION
-    elif Doctor.objects.filter(user_id=user.pk).exists():
-        role = Role.DOCTOR
-    elif Patient.objects.filter(user_id=user.pk).exists():
-        role = Role.PATIENT
     else:
-        role = Role.NONE
+        in_reception, doctor_id, patient_id = _role_flags(user)
+        if user.is_staff and in_reception:
+            role = Role.RECEPTION
+        elif doctor_id is not None:
+            role = Role.DOCTOR
+        elif patient_id is not None:
+            role = Role.PATIENT
+        else:
+            role = Role.NONE
     user._clinic_role = role
     return role
 
@@ -110,10 +136,10 @@ def patients_visible_to(user: User) -> QuerySet[Patient]:
     if role in STAFF_ROLES:
         return qs
     if role is Role.DOCTOR:
-        seen = Appointment.objects.filter(doctor__user_id=user.pk).values("patient_id")
+        seen = Appointment.objects.filter(doctor_id=_doctor_id(user)).values("patient_id")
         return qs.filter(pk__in=seen)
     if role is Role.PATIENT:
-        return qs.filter(user_id=user.pk)
+        return qs.filter(pk=_patient_id(user))
     return qs.none()
 
 
@@ -136,9 +162,9 @@ def appointments_visible_to(user: User) -> QuerySet[Appointment]:
     if role in STAFF_ROLES:
         return qs
     if role is Role.DOCTOR:
-        return qs.filter(doctor__user_id=user.pk)
+        return qs.filter(doctor_id=_doctor_id(user))
     if role is Role.PATIENT:
-        return qs.filter(patient__user_id=user.pk)
+        return qs.filter(patient_id=_patient_id(user))
     return qs.none()
 
 
@@ -148,10 +174,10 @@ def medical_records_visible_to(user: User) -> QuerySet[MedicalRecord]:
     if role is Role.ADMIN:
         return qs
     if role is Role.DOCTOR:
-        seen = Appointment.objects.filter(doctor__user_id=user.pk).values("patient_id")
+        seen = Appointment.objects.filter(doctor_id=_doctor_id(user)).values("patient_id")
         return qs.filter(patient_id__in=seen)
     if role is Role.PATIENT:
-        return qs.filter(patient__user_id=user.pk)
+        return qs.filter(patient_id=_patient_id(user))
     return qs.none()
 
 
@@ -279,10 +305,12 @@ def can_see_medical_records(user: User) -> bool:
 
 
 def _doctor_id(user: User) -> int | None:
-    doctor = doctor_of(user)
-    return doctor.pk if doctor else None
+    if not user.is_authenticated:
+        return None
+    return _role_flags(user)[1]
 
 
 def _patient_id(user: User) -> int | None:
-    patient = patient_of(user)
-    return patient.pk if patient else None
+    if not user.is_authenticated:
+        return None
+    return _role_flags(user)[2]
