@@ -365,8 +365,16 @@ def _save(appointment: Appointment, actor: User) -> None:
 
 
 def _queue_email(appointment: Appointment, kind: str) -> None:
-    """Queue the patient's notice once the transaction commits; a rollback sends nothing."""
-    from django_q.tasks import async_task
+    """Record the patient's notice in the outbox and queue it once the transaction commits.
 
-    appointment_id = appointment.pk
-    transaction.on_commit(lambda: async_task(EMAIL_TASK, appointment_id, kind))
+    The outbox row is written in this transaction, so a rollback leaves neither a row
+    nor an email. The worker sends each (appointment, kind, sequence) once. Should the
+    broker refuse the task after the commit, the change still stands and the worker's
+    schedule sends the pending row later (clinic/tasks.py).
+    """
+    from clinic.models import EmailOutbox
+    from clinic.tasks import email_enqueue
+
+    outbox, _ = EmailOutbox.objects.get_or_create(appointment=appointment, kind=kind, sequence=appointment.sequence)
+    if outbox.status == EmailOutbox.Status.PENDING:
+        transaction.on_commit(lambda: email_enqueue(outbox), robust=True)

@@ -318,3 +318,63 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.key}"
+
+
+class EmailOutbox(models.Model):
+    """One notice to a patient about one version of an appointment: queued, then sent once.
+
+    A row per (appointment, kind, sequence) is written in the transaction that
+    changed the appointment, so a rolled-back change leaves none. The worker claims
+    the row under a row lock before sending and marks it sent afterwards; a task
+    that runs again for the same row (retry, worker restart, duplicate enqueue)
+    finds it sent and sends nothing.
+    """
+
+    class Kind(models.TextChoices):
+        BOOKED = "booked", "Request received"
+        CONFIRMED = "confirmed", "Confirmed"
+        RESCHEDULED = "rescheduled", "Rescheduled"
+        CANCELLED = "cancelled", "Cancelled"
+        REMINDER = "reminder", "Reminder"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        # Out of date before it went out (a reminder for an appointment since moved or cancelled).
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="emails")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # The appointment's sequence when the notice was queued (the invite's SEQUENCE).
+    sequence = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    recipient = models.EmailField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # A worker sending this row holds it until then; a worker killed mid-send frees it by expiry.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    message_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "email"
+        verbose_name_plural = "email outbox"
+        indexes = [models.Index(fields=["status", "created_at"], name="outbox_status_created_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["appointment", "kind", "sequence"], name="outbox_one_per_version"),
+            models.CheckConstraint(
+                condition=Q(kind__in=["booked", "confirmed", "rescheduled", "cancelled", "reminder"]),
+                name="outbox_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "sent", "skipped", "failed"]), name="outbox_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        to = self.recipient or "the patient"
+        what = f"{self.get_kind_display()} email (v{self.sequence})"
+        return f"{what} for appointment #{self.appointment_id} to {to}: {self.get_status_display().lower()}"

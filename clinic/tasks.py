@@ -1,32 +1,172 @@
-"""Tasks run by the django-q2 worker. They take ids, never model instances."""
+"""Tasks run by the django-q2 worker. They take ids, never model instances.
+
+Emails go out through the outbox (`EmailOutbox`): `clinic.booking` writes a row per
+(appointment, kind, sequence) in the transaction that changed the appointment and
+queues `send_appointment_email` after the commit. The task claims the row under a row
+lock (SQLite: the write lock of BEGIN IMMEDIATE), sends outside the transaction, and
+marks the row sent, so running it again — a retry, a worker restart, a duplicate
+enqueue — sends nothing new.
+
+A claim lasts as long as the worker's task timeout: a worker killed mid-send leaves a
+claim that has expired by the time the broker offers the task again (`retry` is longer
+than `timeout`). A failed send is recorded on the row and raised, so django-q2 keeps the
+failure (admin: Tasks → Failed tasks) and offers the task again; the `emails_send_due`
+schedule also picks up rows still pending, which is what retries them on the Redis
+broker (it does not re-deliver failed tasks).
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
+from django_q.tasks import async_task
 
-from clinic.models import Appointment
+from clinic import emails
+from clinic.models import Appointment, EmailOutbox
 
 logger = logging.getLogger(__name__)
 
-SUBJECTS = {
-    "booked": "Your appointment request is received",
-    "confirmed": "Your appointment is confirmed",
-    "rescheduled": "Your appointment has moved",
-    "cancelled": "Your appointment is cancelled",
-}
+EMAIL_TASK = "clinic.tasks.send_appointment_email"
+Kind = EmailOutbox.Kind
+Outbox = EmailOutbox.Status
 
 
-def send_appointment_email(appointment_id: int, kind: str) -> None:
-    """Tell the patient about their appointment (`kind` is one of SUBJECTS)."""
-    appointment = Appointment.objects.select_related("patient__user", "doctor__user").get(pk=appointment_id)
-    local = timezone.localtime(appointment.appointment_time)
-    body = (
-        f"{SUBJECTS[kind]}.\n\n"
-        f"{appointment.doctor}, {local:%A %d %B %Y at %H:%M} ({settings.TIME_ZONE}).\n"
-        f"{settings.CLINIC_NAME}, {settings.CLINIC_ADDRESS}\n"
+def email_enqueue(outbox: EmailOutbox) -> None:
+    """Hand an outbox row to the worker (called after the commit that wrote it)."""
+    async_task(
+        EMAIL_TASK,
+        outbox.appointment_id,
+        outbox.kind,
+        outbox.sequence,
+        task_name=f"email {outbox.kind} v{outbox.sequence} appointment {outbox.appointment_id}",
     )
-    send_mail(f"{settings.CLINIC_NAME}: {SUBJECTS[kind]}", body, None, [appointment.patient.user.email])
+
+
+def send_appointment_email(appointment_id: int, kind: str, sequence: int | None = None) -> str:
+    """Send the patient the `kind` notice of the appointment's version `sequence`, once.
+
+    Without `sequence`, the appointment's current version is meant (its outbox row
+    is created if missing). Returns what happened, which django-q2 records.
+    """
+    if sequence is None:
+        appointment = Appointment.objects.filter(pk=appointment_id).first()
+        if appointment is None:
+            return "appointment gone: nothing to send"
+        sequence = appointment.sequence
+        EmailOutbox.objects.get_or_create(appointment=appointment, kind=kind, sequence=sequence)
+
+    outbox, appointment, outcome = _claim(appointment_id, kind, sequence)
+    if outbox is None:
+        return outcome
+
+    try:
+        message = emails.EMAILS[kind](appointment, sequence=sequence)
+        message.send()
+    except Exception as exc:
+        _release(outbox, exc)
+        raise
+    EmailOutbox.objects.filter(pk=outbox.pk).update(
+        status=Outbox.SENT,
+        sent_at=timezone.now(),
+        claimed_until=None,
+        recipient=message.to[0],
+        message_id=message.extra_headers.get("Message-ID", ""),
+        last_error="",
+    )
+    return f"sent {kind} v{sequence} to {message.to[0]}"
+
+
+def emails_send_due() -> str:
+    """Scheduled every few minutes (migration 0003): reminders, and pending emails.
+
+    A confirmed appointment starting within `EMAIL_REMINDER_HOURS` gets one reminder
+    per version; a pending outbox row left unsent (broker down at commit time, a failed
+    send on a broker that does not retry) is queued again until `EMAIL_MAX_ATTEMPTS`.
+    """
+    now = timezone.now()
+    reminded = EmailOutbox.objects.filter(appointment=OuterRef("pk"), kind=Kind.REMINDER, sequence=OuterRef("sequence"))
+    due = (
+        Appointment.objects.filter(
+            status=Appointment.Status.CONFIRMED,
+            appointment_time__gt=now,
+            appointment_time__lte=now + timedelta(hours=settings.EMAIL_REMINDER_HOURS),
+        )
+        .exclude(Exists(reminded))
+        .values_list("pk", "sequence")
+    )
+    reminders = 0
+    for appointment_id, sequence in due:
+        with transaction.atomic():
+            outbox, created = EmailOutbox.objects.get_or_create(
+                appointment_id=appointment_id, kind=Kind.REMINDER, sequence=sequence
+            )
+            if created:
+                reminders += 1
+                transaction.on_commit(lambda outbox=outbox: email_enqueue(outbox), robust=True)
+
+    stale = EmailOutbox.objects.filter(
+        status=Outbox.PENDING,
+        created_at__lt=now - timedelta(seconds=settings.Q_CLUSTER["retry"]),
+        attempts__lt=settings.EMAIL_MAX_ATTEMPTS,
+    ).exclude(claimed_until__gt=now)
+    requeued = 0
+    for outbox in stale:
+        email_enqueue(outbox)
+        requeued += 1
+    return f"{reminders} reminders queued, {requeued} pending emails queued again"
+
+
+# --- Internals ---------------------------------------------------------------------
+
+
+def _claim(appointment_id: int, kind: str, sequence: int) -> tuple[EmailOutbox | None, Appointment | None, str]:
+    """Take the outbox row for sending, or say why there is nothing to send."""
+    now = timezone.now()
+    with transaction.atomic():
+        outbox = (
+            EmailOutbox.objects.select_for_update()
+            .filter(appointment_id=appointment_id, kind=kind, sequence=sequence)
+            .first()
+        )
+        if outbox is None:
+            return None, None, "no such email in the outbox: nothing to send"
+        if outbox.status != Outbox.PENDING:
+            return None, None, f"already {outbox.status}: nothing to send"
+        if outbox.claimed_until is not None and outbox.claimed_until > now:
+            # Another worker is sending it; should that one die, its own task is
+            # offered again after the claim has expired.
+            return None, None, "being sent by another worker"
+        appointment = Appointment.objects.select_related("patient__user", "doctor__user").get(pk=appointment_id)
+        if kind == Kind.REMINDER and (
+            appointment.status != Appointment.Status.CONFIRMED or appointment.sequence != sequence
+        ):
+            outbox.status = Outbox.SKIPPED
+            outbox.save(update_fields=["status"])
+            return None, None, "reminder out of date (appointment moved or cancelled): skipped"
+        if outbox.attempts >= settings.EMAIL_MAX_ATTEMPTS:
+            outbox.status = Outbox.FAILED
+            outbox.save(update_fields=["status"])
+            return None, None, f"gave up after {outbox.attempts} attempts"
+        outbox.attempts += 1
+        outbox.claimed_until = now + timedelta(seconds=_claim_seconds())
+        outbox.save(update_fields=["attempts", "claimed_until"])
+    return outbox, appointment, "claimed"
+
+
+def _release(outbox: EmailOutbox, exc: Exception) -> None:
+    """Record a failed send and free the row for the next attempt (or give up)."""
+    status = Outbox.FAILED if outbox.attempts >= settings.EMAIL_MAX_ATTEMPTS else Outbox.PENDING
+    EmailOutbox.objects.filter(pk=outbox.pk).update(
+        claimed_until=None, status=status, last_error=f"{type(exc).__name__}: {exc}"[:2000]
+    )
+    logger.warning("Email %s not sent (attempt %s): %s", outbox, outbox.attempts, exc)
+
+
+def _claim_seconds() -> int:
+    # The worker kills a task that runs longer than `timeout`; past it, no one is sending.
+    return int(settings.Q_CLUSTER.get("timeout") or 60)

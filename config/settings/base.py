@@ -127,6 +127,10 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_PRESERVE_USERNAME_CASING = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
+# Sign-up creates the patient profile too (clinic.accounts.patient_register).
+ACCOUNT_FORMS = {"signup": "clinic.forms.PatientSignupForm"}
+# A new patient lands where they book.
+ACCOUNT_SIGNUP_REDIRECT_URL = "clinic:book"
 
 # --- Internationalisation and time --------------------------------------------
 
@@ -211,28 +215,35 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-# --- Task queue (django-q2) ---------------------------------------------------
+# --- Task queue (django-q2) and email delivery ---------------------------------
 
 REDIS_URL = env("REDIS_URL", default="")
 Q_CLUSTER = {
-    "name": "clinic",
+    "name": env("Q_CLUSTER_NAME", default="clinic"),
     "workers": env.int("Q_WORKERS", default=2),
-    # A task running longer than `timeout` is killed; it is offered again
-    # after `retry` seconds (longer than the timeout), at most `max_attempts` times.
+    # A task running longer than `timeout` is killed; a task that failed or was killed
+    # is offered again after `retry` seconds (longer than the timeout), at most
+    # `max_attempts` times. Every failure is kept (admin: Tasks → Failed tasks).
     "timeout": 60,
     "retry": 90,
     "max_attempts": 5,
+    "ack_failures": False,
     "save_limit": 1000,
-    "ack_failures": True,
     "catch_up": False,
     "label": "Tasks",
 }
 if REDIS_URL:
-    # Several worker machines share one Redis broker.
+    # Several worker machines share one Redis broker. It does not re-deliver failed
+    # tasks; the `emails_send_due` schedule queues unsent emails again (clinic/tasks.py).
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     # The database is the broker: nothing else to run.
     Q_CLUSTER["orm"] = "default"
+
+# A confirmed appointment's reminder goes out this many hours before it starts.
+EMAIL_REMINDER_HOURS = env.int("EMAIL_REMINDER_HOURS", default=24)
+# Attempts at one email (all retries together) before its outbox row is marked failed.
+EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=10)
 
 # --- Logging ------------------------------------------------------------------
 

@@ -1,7 +1,10 @@
 """Tests: fast hashing, in-memory email, tasks run inline unless a test starts a worker."""
 
+import os
+import tempfile
+
 from .base import *  # noqa: F403
-from .base import Q_CLUSTER
+from .base import DATABASES, Q_CLUSTER
 
 SECRET_KEY = "test-key-not-for-production"  # noqa: S105
 DEBUG = False
@@ -14,3 +17,8 @@ STORAGES = {
 # async_task runs the task at once, in the test's process; the worker tests
 # start a real `qcluster` process with their own settings.
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file rather than memory, so the `qcluster` process of the worker tests
+    # (config/settings/worker_test.py) opens the same test database.
+    DATABASES["default"]["TEST"] = {"NAME": os.path.join(tempfile.gettempdir(), f"test_clinic_{os.getpid()}.sqlite3")}

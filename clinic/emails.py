@@ -1,0 +1,149 @@
+"""The emails the clinic sends patients: one function per email, rendered from templates.
+
+Each notice has a subject, a text and an HTML body (templates/emails/), and carries a
+calendar invite (.ics) built with `icalendar`: one UID per appointment for its whole
+life, SEQUENCE from `Appointment.sequence`, METHOD:REQUEST, or METHOD:CANCEL with
+STATUS:CANCELLED once it is cancelled. Times are written in UTC with the clinic's zone
+named, so every calendar shows the right local time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from email.charset import Charset
+from email.mime.text import MIMEText
+from email.utils import parseaddr
+
+import icalendar
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from clinic.models import Appointment, EmailOutbox
+
+Kind = EmailOutbox.Kind
+PRODID = "-//Clinic//Appointments//EN"
+
+
+def clinic_domain() -> str:
+    """The domain of the clinic's sender address: invite UIDs and Message-IDs live under it."""
+    address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    return address.rpartition("@")[2] or "clinic.localhost"
+
+
+def invite_uid(appointment: Appointment) -> str:
+    """Stable for the appointment's whole life, so calendars update one event."""
+    return f"appointment-{appointment.pk}@{clinic_domain()}"
+
+
+def appointment_invite(appointment: Appointment, *, sequence: int | None = None) -> tuple[bytes, str]:
+    """The appointment as an iCalendar object, and its METHOD (REQUEST, or CANCEL once cancelled)."""
+    cancelled = appointment.status == Appointment.Status.CANCELLED
+    method = "CANCEL" if cancelled else "REQUEST"
+    zone = timezone.get_default_timezone_name()
+    patient_user = appointment.patient.user
+    organizer_name, organizer_email = parseaddr(settings.DEFAULT_FROM_EMAIL)
+
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("method", method)
+    calendar.add("x-wr-timezone", zone)
+
+    event = icalendar.Event()
+    event.add("uid", invite_uid(appointment))
+    event.add("sequence", appointment.sequence if sequence is None else sequence)
+    event.add("dtstamp", timezone.now().astimezone(UTC))
+    event.add("dtstart", appointment.appointment_time.astimezone(UTC))
+    event.add("dtend", appointment.ends_at.astimezone(UTC))
+    event.add("summary", f"Appointment with {appointment.doctor} at {settings.CLINIC_NAME}")
+    event.add("location", f"{settings.CLINIC_NAME}, {settings.CLINIC_ADDRESS}")
+    local = timezone.localtime(appointment.appointment_time)
+    event.add(
+        "description",
+        f"{local:%A %d %B %Y, %H:%M} ({zone}) with {appointment.doctor}.\n"
+        f"{settings.CLINIC_NAME}, {settings.CLINIC_ADDRESS}. Phone {settings.CLINIC_PHONE}.",
+    )
+    statuses = {Appointment.Status.PENDING: "TENTATIVE", Appointment.Status.CONFIRMED: "CONFIRMED"}
+    event.add("status", statuses.get(appointment.status, "CANCELLED"))
+    organizer = icalendar.vCalAddress(f"mailto:{organizer_email}")
+    organizer.params["cn"] = icalendar.vText(organizer_name or settings.CLINIC_NAME)
+    event.add("organizer", organizer)
+    attendee = icalendar.vCalAddress(f"mailto:{patient_user.email}")
+    attendee.params["cn"] = icalendar.vText(patient_user.get_full_name() or patient_user.username)
+    attendee.params["role"] = icalendar.vText("REQ-PARTICIPANT")
+    attendee.params["partstat"] = icalendar.vText("ACCEPTED")
+    event.add("attendee", attendee)
+    calendar.add_component(event)
+    return calendar.to_ical(), method
+
+
+def appointment_booked_email(appointment: Appointment, *, sequence: int | None = None) -> EmailMultiAlternatives:
+    """The "your appointment request is received" email: sent when a slot is booked (status pending)."""
+    return _appointment_email(appointment, Kind.BOOKED, sequence=sequence)
+
+
+def appointment_confirmed_email(appointment: Appointment, *, sequence: int | None = None) -> EmailMultiAlternatives:
+    """The doctor or the front desk confirmed the appointment."""
+    return _appointment_email(appointment, Kind.CONFIRMED, sequence=sequence)
+
+
+def appointment_rescheduled_email(appointment: Appointment, *, sequence: int | None = None) -> EmailMultiAlternatives:
+    """The appointment moved to a new time (or doctor); the invite updates the calendar event."""
+    return _appointment_email(appointment, Kind.RESCHEDULED, sequence=sequence)
+
+
+def appointment_cancelled_email(appointment: Appointment, *, sequence: int | None = None) -> EmailMultiAlternatives:
+    """The appointment is cancelled; the invite (METHOD:CANCEL) removes the calendar event."""
+    return _appointment_email(appointment, Kind.CANCELLED, sequence=sequence)
+
+
+def appointment_reminder_email(appointment: Appointment, *, sequence: int | None = None) -> EmailMultiAlternatives:
+    """A reminder the day before a confirmed appointment."""
+    return _appointment_email(appointment, Kind.REMINDER, sequence=sequence)
+
+
+EMAILS = {
+    Kind.BOOKED: appointment_booked_email,
+    Kind.CONFIRMED: appointment_confirmed_email,
+    Kind.RESCHEDULED: appointment_rescheduled_email,
+    Kind.CANCELLED: appointment_cancelled_email,
+    Kind.REMINDER: appointment_reminder_email,
+}
+
+
+def _appointment_email(appointment: Appointment, kind: str, *, sequence: int | None) -> EmailMultiAlternatives:
+    sequence = appointment.sequence if sequence is None else sequence
+    context = {
+        "appointment": appointment,
+        "patient": appointment.patient.user,
+        "doctor": appointment.doctor,
+        "local_start": timezone.localtime(appointment.appointment_time),
+        "local_end": timezone.localtime(appointment.ends_at),
+        "time_zone": timezone.get_default_timezone_name(),
+        "CLINIC_NAME": settings.CLINIC_NAME,
+        "CLINIC_ADDRESS": settings.CLINIC_ADDRESS,
+        "CLINIC_PHONE": settings.CLINIC_PHONE,
+    }
+    subject = render_to_string(f"emails/appointment_{kind}_subject.txt", context)
+    message = EmailMultiAlternatives(
+        subject=" ".join(subject.split()),
+        body=render_to_string(f"emails/appointment_{kind}.txt", context),
+        to=[appointment.patient.user.email],
+        headers={
+            # The same notice always carries the same Message-ID, so in the rare case a
+            # send is repeated (worker killed between the server's "250" and the outbox
+            # update) mail clients show it once.
+            "Message-ID": f"<appointment-{appointment.pk}-{kind}-{sequence}@{clinic_domain()}>",
+        },
+    )
+    message.attach_alternative(render_to_string(f"emails/appointment_{kind}.html", context), "text/html")
+    ics, method = appointment_invite(appointment, sequence=sequence)
+    charset = Charset("utf-8")
+    charset.body_encoding = None  # 8bit, like the text parts: readable in var/mail/ and in mail sources
+    invite = MIMEText(ics.decode(), "calendar", charset)
+    invite.set_param("method", method)
+    invite.add_header("Content-Disposition", "attachment", filename="appointment.ics")
+    message.attach(invite)
+    return message
