@@ -1,15 +1,163 @@
-"""The clinic's AdminSite: its own title and header."""
+"""The clinic's AdminSite: its own title and header, and an index that is the day's dashboard."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import admin
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
+from django.urls import reverse
+from django.utils import timezone
+
+from clinic import access
+from clinic.models import Appointment
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from clinic.models import Doctor, User
+
+Status = Appointment.Status
+
+# How much the dashboard shows at most: the day's schedule and the pending list stay a page long.
+SCHEDULE_LIMIT = 300
+PENDING_LIMIT = 10
+CHART_DAYS = 14
+
+# Geometry of the appointments-per-day chart (SVG user units).
+CHART_WIDTH = 560
+CHART_HEIGHT = 160
+CHART_LABEL_SPACE = 28
+
+
+@dataclass(frozen=True)
+class ChartBar:
+    day: date
+    count: int
+    x: float
+    y: float
+    width: float
+    height: float
+    label_x: float
+    count_y: float
+
+
+@dataclass(frozen=True)
+class DoctorDay:
+    doctor: Doctor
+    appointments: list[Appointment]
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
+def dashboard_for(user: User, *, now: datetime | None = None) -> dict[str, Any]:
+    """What the admin index shows `user`: only appointments `user` may see (access.py).
+
+    Five queries: today's schedule, the pending count, the pending list,
+    the coming week's counts by status, and the per-day counts of the chart.
+    """
+    now = now or timezone.now()
+    visible = access.appointments_visible_to(user)
+    today = timezone.localdate(now)
+    start_of_today = _local_midnight(today)
+
+    todays = list(
+        visible.filter(
+            appointment_time__gte=start_of_today, appointment_time__lt=_local_midnight(today + timedelta(days=1))
+        ).order_by("doctor__user__last_name", "doctor_id", "appointment_time")[:SCHEDULE_LIMIT]
+    )
+    schedule: list[DoctorDay] = []
+    for appointment in todays:
+        if not schedule or schedule[-1].doctor.pk != appointment.doctor_id:
+            schedule.append(DoctorDay(doctor=appointment.doctor, appointments=[]))
+        schedule[-1].appointments.append(appointment)
+
+    pending = visible.filter(status=Status.PENDING, appointment_time__gte=now)
+    pending_count = pending.count()
+    pending_list = list(pending.order_by("appointment_time", "id")[:PENDING_LIMIT])
+
+    week = visible.filter(appointment_time__gte=now, appointment_time__lt=start_of_today + timedelta(days=8))
+    week_counts = week.aggregate(
+        total=Count("id", filter=~Q(status=Status.CANCELLED)),
+        pending=Count("id", filter=Q(status=Status.PENDING)),
+        confirmed=Count("id", filter=Q(status=Status.CONFIRMED)),
+        cancelled=Count("id", filter=Q(status=Status.CANCELLED)),
+    )
+
+    changelist = reverse("admin:clinic_appointment_changelist")
+    pending_filter = {"status__exact": Status.PENDING, "appointment_time__gte": now.isoformat()}
+    return {
+        "schedule": schedule,
+        "schedule_truncated": len(todays) == SCHEDULE_LIMIT,
+        "today": today,
+        "pending_count": pending_count,
+        "pending_list": pending_list,
+        "pending_url": f"{changelist}?{urlencode(pending_filter)}",
+        "week_counts": week_counts,
+        "chart": _chart(visible, today),
+        "chart_width": CHART_WIDTH,
+        "chart_height": CHART_HEIGHT + CHART_LABEL_SPACE,
+        "chart_baseline": CHART_HEIGHT,
+    }
+
+
+def _chart(visible, today: date) -> dict[str, Any]:
+    """Live appointments per clinic-local day for the next CHART_DAYS days, as SVG bars."""
+    zone = timezone.get_current_timezone()
+    rows = (
+        visible.live()
+        .filter(
+            appointment_time__gte=_local_midnight(today),
+            appointment_time__lt=_local_midnight(today + timedelta(days=CHART_DAYS)),
+        )
+        .annotate(day=TruncDate("appointment_time", tzinfo=zone))
+        .order_by()
+        .values("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
+    per_day = dict(rows)
+    days = [today + timedelta(days=i) for i in range(CHART_DAYS)]
+    peak = max([per_day.get(day, 0) for day in days] + [1])
+    slot = CHART_WIDTH / CHART_DAYS
+    bars = []
+    for index, day in enumerate(days):
+        count = per_day.get(day, 0)
+        height = round(count / peak * (CHART_HEIGHT - 20), 1)
+        bars.append(
+            ChartBar(
+                day=day,
+                count=count,
+                x=round(index * slot + 4, 1),
+                y=round(CHART_HEIGHT - height, 1),
+                width=round(slot - 8, 1),
+                height=height,
+                label_x=round(index * slot + slot / 2, 1),
+                count_y=round(CHART_HEIGHT - height - 4, 1),
+            )
+        )
+    return {"bars": bars, "peak": peak, "total": sum(bar.count for bar in bars)}
 
 
 class ClinicAdminSite(admin.AdminSite):
     site_title = "Clinic staff"
     index_title = "Today at the clinic"
+    index_template = "admin/clinic_index.html"
 
     @property
     def site_header(self) -> str:  # type: ignore[override]
         return f"{settings.CLINIC_NAME} — staff"
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):
+        appointment_admin = self._registry.get(Appointment)
+        context: dict[str, Any] = {"show_dashboard": False}
+        if appointment_admin is not None and appointment_admin.has_view_permission(request):
+            context = {"show_dashboard": True, **dashboard_for(request.user)}
+        return super().index(request, {**context, **(extra_context or {})})

@@ -8,4 +8,5 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     # The JSON API at the root paths of DESIGN.md, its schema at /api/schema/, Swagger UI at /api/docs/.
     path("", include(("clinic.api.urls", "api"), namespace="api")),
+    path("", include("clinic.urls")),
 ]

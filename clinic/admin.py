@@ -1,0 +1,854 @@
+"""The clinic's staff admin.
+
+Thin by design: who sees what comes from clinic/access.py (querysets and
+`can_*` checks), and every write of an appointment, a medical record or a
+patient's or doctor's account goes through the services in clinic/booking.py,
+clinic/records.py and clinic/accounts.py, so the admin obeys the same rules,
+and queues the same emails, as the API and the booking pages.
+
+Roles: the clinic admin (superuser) may do everything; reception (staff in the
+"Reception" group) has the model permissions the group grants and never sees
+medical records; a doctor with staff access sees their own appointments and
+their patients' records, confirms and cancels their appointments, and writes
+records for them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.auth import get_permission_codename
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db import connections, transaction
+from django.db.models import Model, QuerySet
+from django.urls import reverse
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.http import urlencode
+from django.utils.text import Truncator
+from simple_history.admin import SimpleHistoryAdmin
+
+from clinic import access, accounts, booking, records
+from clinic.access import Role
+from clinic.models import WEEKDAY_NAMES, Appointment, Doctor, MedicalRecord, Patient, TimeOff, User
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+Status = Appointment.Status
+
+NOT_ALLOWED = booking.NOT_ALLOWED
+NEW_ACCOUNT_PASSWORD_HELP = "The new account needs a password."  # noqa: S105 (help text)
+
+
+# --- Counting at scale ---------------------------------------------------------------
+
+
+class EstimatedCountPaginator(Paginator):
+    """A paginator that never runs a full COUNT(*) over a large table on PostgreSQL.
+
+    An unfiltered list uses the planner's row count of the table (pg_class.reltuples);
+    a filtered one counts at most `exact_up_to` rows and, past that, takes the
+    planner's estimate of the filtered query. Small tables and other databases
+    get the exact count.
+    """
+
+    exact_up_to = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        if not isinstance(queryset, QuerySet):
+            return super().count
+        connection = connections[queryset.db]
+        if connection.vendor != "postgresql":
+            return super().count
+        if not queryset.query.where:
+            estimate = self._table_estimate(queryset, connection)
+            if estimate > self.exact_up_to:
+                return estimate
+            return super().count
+        bounded = queryset.order_by()[: self.exact_up_to + 1].count()
+        if bounded <= self.exact_up_to:
+            return bounded
+        return max(self._plan_estimate(queryset, connection), bounded)
+
+    @staticmethod
+    def _table_estimate(queryset: QuerySet, connection) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", [queryset.model._meta.db_table]
+            )
+            row = cursor.fetchone()
+        return int(row[0]) if row and row[0] and row[0] > 0 else 0
+
+    @staticmethod
+    def _plan_estimate(queryset: QuerySet, connection) -> int:
+        sql, params = queryset.order_by().query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+            plan = cursor.fetchone()[0]
+        if isinstance(plan, str):
+            plan = json.loads(plan)
+        return int(plan[0]["Plan"]["Plan Rows"])
+
+
+# --- Roles ---------------------------------------------------------------------------
+
+
+class RoleAccessMixin:
+    """Permissions per role, through clinic/access.py.
+
+    The clinic admin may do everything; reception has the model permissions of its
+    group (when `reception_allowed`); a doctor may take `doctor_actions`; anyone
+    else may take none. On an object, `allows_object` adds the access checks.
+    """
+
+    doctor_actions: frozenset[str] = frozenset()
+    reception_allowed = True
+
+    def _allows(self, request: HttpRequest, action: str, obj: Model | None = None) -> bool:
+        user = request.user
+        role = access.role_of(user)
+        if role is Role.ADMIN:
+            allowed = True
+        elif role is Role.RECEPTION:
+            opts = self.opts
+            allowed = self.reception_allowed and any(
+                user.has_perm(f"{opts.app_label}.{get_permission_codename(granted, opts)}")
+                for granted in ((action, "change") if action == "view" else (action,))
+            )
+        elif role is Role.DOCTOR:
+            allowed = action in self.doctor_actions
+        else:
+            allowed = False
+        return allowed and (obj is None or self.allows_object(request, action, obj))
+
+    def allows_object(self, request: HttpRequest, action: str, obj: Model) -> bool:
+        """The access check on one object; by default: it is in the user's queryset."""
+        return self.is_visible(request, obj)
+
+    def is_visible(self, request: HttpRequest, obj: Model) -> bool:
+        if access.role_of(request.user) is Role.ADMIN:
+            return True
+        cache = request.__dict__.setdefault("_clinic_visible", {})
+        key = (obj._meta.label, obj.pk)
+        if key not in cache:
+            cache[key] = self.get_queryset(request).filter(pk=obj.pk).exists()
+        return cache[key]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return any(self._allows(request, action) for action in ("view", "add", "change", "delete"))
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._allows(request, "view", obj) or self._allows(request, "change", obj)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return self._allows(request, "add")
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._allows(request, "change", obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._allows(request, "delete", obj)
+
+    # A role without access to the model gets 403 on every URL of it, before any lookup.
+
+    def _refuse_unless_allowed(self, request: HttpRequest) -> None:
+        if not self.has_module_permission(request):
+            raise PermissionDenied
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        self._refuse_unless_allowed(request)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        self._refuse_unless_allowed(request)
+        return super().delete_view(request, object_id, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._refuse_unless_allowed(request)
+        return super().history_view(request, object_id, extra_context)
+
+
+class ClinicHistoryAdmin(RoleAccessMixin, SimpleHistoryAdmin):
+    """A clinical model: history viewable (never reverted around the services), sized for big tables."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+
+    def revert_disabled(self, request, obj=None) -> bool:
+        return True
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        self._refuse_unless_allowed(request)
+        if request.method == "POST":
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+# --- Forms that write through the services ------------------------------------------
+
+
+class _DryRun(Exception):
+    """Raised to roll back a trial run of a service."""
+
+
+class ServiceForm(forms.ModelForm):
+    """A model form whose write is a service call.
+
+    `clean()` runs the service once inside a savepoint and rolls it back, so every
+    rule the service enforces shows as a form error and nothing is written; the
+    admin's `save_model` then runs it for real. The model's own validation is the
+    service's job, so `_post_clean` leaves the instance alone.
+    """
+
+    actor: User | None = None
+    # The fields the admin shows for this user and object; declared fields outside it are dropped.
+    shown_fields: tuple[str, ...] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.shown_fields is not None:
+            for name in list(self.fields):
+                if name not in self.shown_fields:
+                    del self.fields[name]
+
+    def apply(self, instance: Model) -> Model:
+        raise NotImplementedError
+
+    def _post_clean(self) -> None:
+        pass
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self._errors:
+            return cleaned
+        instance = self.instance
+        if instance.pk is not None:
+            instance = type(instance)._default_manager.get(pk=instance.pk)
+        try:
+            with transaction.atomic():
+                self.apply(instance)
+                raise _DryRun
+        except _DryRun:
+            pass
+        except PermissionDenied as exc:
+            raise ValidationError(str(exc) or NOT_ALLOWED, code="permission_denied")
+        except ValidationError as exc:
+            self._add_service_error(exc)
+        return cleaned
+
+    def _add_service_error(self, exc: ValidationError) -> None:
+        if not hasattr(exc, "error_dict"):
+            self.add_error(None, exc)
+            return
+        for field, errors in exc.error_dict.items():
+            target = field if field in self.fields else None
+            if field == NON_FIELD_ERRORS:
+                target = None
+            self.add_error(target, errors)
+
+
+class ServiceAdminMixin:
+    """save_model runs the form's service; the saved object's state is copied into the admin's object."""
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        attrs: dict[str, Any] = {"actor": request.user}
+        if kwargs.get("fields", ()) is not None:
+            readonly = set(self.get_readonly_fields(request, obj))
+            shown = flatten_fieldsets(self.get_fieldsets(request, obj))
+            attrs["shown_fields"] = tuple(name for name in shown if name not in readonly)
+        return type(form.__name__, (form,), attrs)
+
+    def save_model(self, request, obj, form, change):
+        saved = form.apply(obj)
+        obj.__dict__.update(saved.__dict__)
+
+
+# --- Users ---------------------------------------------------------------------------
+
+
+@admin.register(User)
+class UserAdmin(RoleAccessMixin, DjangoUserAdmin):
+    """Sign-in accounts. Only the clinic admin grants staff status, groups and permissions."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_active")
+    list_filter = ("is_staff", "is_superuser", "is_active")
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if access.role_of(request.user) is not Role.ADMIN:
+            qs = qs.filter(is_superuser=False)
+        return qs
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if access.role_of(request.user) is not Role.ADMIN:
+            readonly += ["is_staff", "is_superuser", "groups", "user_permissions", "last_login", "date_joined"]
+        return readonly
+
+
+# --- Patients ------------------------------------------------------------------------
+
+
+class AccountFieldsForm(ServiceForm):
+    """The sign-in fields of a patient's or doctor's user, edited with the profile."""
+
+    username = forms.CharField(max_length=150)
+    email = forms.EmailField()
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    password = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        strip=False,
+        help_text="Leave empty to keep the current password.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            user = self.instance.user
+            for name in ("username", "email", "first_name", "last_name"):
+                if name in self.fields:
+                    self.initial.setdefault(name, getattr(user, name))
+
+    def changes(self, writable: frozenset[str]) -> dict[str, Any]:
+        """The changed fields the actor may write (a new password only when one is given)."""
+        changed = {name: self.cleaned_data[name] for name in self.changed_data if name in writable}
+        if not changed.get("password"):
+            changed.pop("password", None)
+        return changed
+
+
+class PatientForm(AccountFieldsForm):
+    class Meta:
+        model = Patient
+        fields = ["phone", "insurance_number"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None and "password" in self.fields:
+            self.fields["password"].required = True
+            self.fields["password"].help_text = NEW_ACCOUNT_PASSWORD_HELP
+
+    def apply(self, instance: Patient) -> Patient:
+        data = self.cleaned_data
+        if instance.pk is None:
+            if not access.can_create_patient(self.actor):
+                raise PermissionDenied(NOT_ALLOWED)
+            return accounts.patient_register(
+                username=data["username"],
+                email=data["email"],
+                password=data["password"],
+                first_name=data.get("first_name", ""),
+                last_name=data.get("last_name", ""),
+                phone=data.get("phone", ""),
+                insurance_number=data.get("insurance_number", ""),
+            )
+        writable = access.patient_fields_writable_by(self.actor, instance)
+        if not writable:
+            raise PermissionDenied(NOT_ALLOWED)
+        return accounts.profile_update(profile=instance, changes=self.changes(writable))
+
+
+class AppointmentOfPatientInline(admin.TabularInline):
+    """The patient's appointments the user may see, read only."""
+
+    model = Appointment
+    fk_name = "patient"
+    fields = ("appointment_time", "doctor", "status", "reason")
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+    can_delete = False
+    verbose_name_plural = "appointments"
+
+    def get_queryset(self, request):
+        return access.appointments_visible_to(request.user).order_by("-appointment_time", "-id")
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return access.role_of(request.user) in {Role.ADMIN, Role.RECEPTION, Role.DOCTOR}
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class RecordOfPatientInline(admin.TabularInline):
+    """The patient's medical records, read only, for roles that may see records."""
+
+    model = MedicalRecord
+    fk_name = "patient"
+    fields = ("created_at", "appointment_time", "author", "notes")
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+    can_delete = False
+    verbose_name_plural = "medical records"
+
+    def get_queryset(self, request):
+        return access.medical_records_visible_to(request.user).select_related("appointment")
+
+    @admin.display(description="Appointment")
+    def appointment_time(self, record: MedicalRecord):
+        return record.appointment.appointment_time
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return access.role_of(request.user) in {Role.ADMIN, Role.DOCTOR}
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Patient)
+class PatientAdmin(ServiceAdminMixin, ClinicHistoryAdmin):
+    form = PatientForm
+    doctor_actions = frozenset({"view"})
+    list_display = ("name", "username", "email", "phone", "insurance_number", "created_at")
+    list_select_related = ("user",)
+    search_fields = (
+        "user__first_name",
+        "user__last_name",
+        "user__username",
+        "user__email",
+        "phone",
+        "insurance_number",
+    )
+    # Newest first: the primary key orders 100,000 patients without a sort.
+    ordering = ("-id",)
+    inlines = (AppointmentOfPatientInline, RecordOfPatientInline)
+
+    def get_queryset(self, request):
+        return access.patients_visible_to(request.user).order_by(*self.get_ordering(request))
+
+    def allows_object(self, request, action, obj):
+        if action == "view":
+            return self.is_visible(request, obj)
+        if action == "change":
+            return access.can_change_patient(request.user, obj)
+        if action == "delete":
+            return access.can_delete_patient(request.user, obj)
+        return True
+
+    def get_fieldsets(self, request, obj=None):
+        return (
+            ("Account", {"fields": ("username", "email", "first_name", "last_name", "password")}),
+            ("Patient", {"fields": ("phone", "insurance_number")}),
+        )
+
+    @admin.display(description="Name", ordering="user__last_name")
+    def name(self, patient: Patient) -> str:
+        return patient.user.get_full_name() or patient.user.username
+
+    @admin.display(description="Username", ordering="user__username")
+    def username(self, patient: Patient) -> str:
+        return patient.user.username
+
+    @admin.display(description="Email", ordering="user__email")
+    def email(self, patient: Patient) -> str:
+        return patient.user.email
+
+
+# --- Doctors -------------------------------------------------------------------------
+
+
+class DoctorForm(AccountFieldsForm):
+    working_days = forms.TypedMultipleChoiceField(
+        choices=[(number, name) for number, name in enumerate(WEEKDAY_NAMES)],
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The days the doctor sees patients.",
+    )
+
+    class Meta:
+        model = Doctor
+        fields = ["specialization", "available_from", "available_to", "slot_minutes", "working_days"]
+
+    def clean_working_days(self) -> list[int]:
+        return sorted(self.cleaned_data["working_days"])
+
+    def apply(self, instance: Doctor) -> Doctor:
+        data = self.cleaned_data
+        if instance.pk is None:
+            if not access.can_create_doctor(self.actor):
+                raise PermissionDenied(NOT_ALLOWED)
+            profile = {name: data[name] for name in self._meta.fields if name in data}
+            return accounts.doctor_create(
+                username=data["username"],
+                email=data["email"],
+                password=data.get("password") or None,
+                first_name=data.get("first_name", ""),
+                last_name=data.get("last_name", ""),
+                **profile,
+            )
+        writable = access.doctor_fields_writable_by(self.actor, instance)
+        if not writable:
+            raise PermissionDenied(NOT_ALLOWED)
+        return accounts.profile_update(profile=instance, changes=self.changes(writable))
+
+
+@admin.register(Doctor)
+class DoctorAdmin(ServiceAdminMixin, ClinicHistoryAdmin):
+    form = DoctorForm
+    doctor_actions = frozenset({"view", "change"})
+    list_display = ("name", "specialization", "hours", "slot_minutes", "days", "schedule")
+    list_select_related = ("user",)
+    list_filter = ("specialization",)
+    search_fields = ("user__first_name", "user__last_name", "user__username", "user__email", "specialization")
+    ordering = ("user__last_name", "user__first_name", "id")
+
+    def get_queryset(self, request):
+        return access.doctors_visible_to(request.user).order_by(*self.get_ordering(request))
+
+    def allows_object(self, request, action, obj):
+        if action == "change":
+            return access.can_change_doctor(request.user, obj)
+        if action == "delete":
+            return access.can_delete_doctor(request.user, obj)
+        return True
+
+    def get_fieldsets(self, request, obj=None):
+        account = ["username", "email", "first_name", "last_name", "password"]
+        if obj is not None and "username" not in access.doctor_fields_writable_by(request.user, obj):
+            account = ["email", "first_name", "last_name"]
+        fieldsets = [
+            ("Account", {"fields": account}),
+            (
+                "Practice",
+                {"fields": ("specialization", "available_from", "available_to", "slot_minutes", "working_days")},
+            ),
+        ]
+        if obj is not None:
+            fieldsets.append(("Schedule", {"fields": ("schedule",)}))
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("schedule",) if obj is not None else ()
+
+    @admin.display(description="Name", ordering="user__last_name")
+    def name(self, doctor: Doctor) -> str:
+        return f"Dr {doctor.user.get_full_name() or doctor.user.username}"
+
+    @admin.display(description="Hours")
+    def hours(self, doctor: Doctor) -> str:
+        return f"{doctor.available_from:%H:%M}–{doctor.available_to:%H:%M}"
+
+    @admin.display(description="Working days")
+    def days(self, doctor: Doctor) -> str:
+        return ", ".join(WEEKDAY_NAMES[day][:3] for day in sorted(doctor.working_days))
+
+    @admin.display(description="Schedule")
+    def schedule(self, doctor: Doctor) -> str:
+        url = reverse("admin:clinic_appointment_changelist") + "?" + urlencode({"doctor__id__exact": doctor.pk})
+        return format_html('<a href="{}">Appointments</a>', url)
+
+
+@admin.register(TimeOff)
+class TimeOffAdmin(RoleAccessMixin, admin.ModelAdmin):
+    doctor_actions = frozenset({"view", "add", "change", "delete"})
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_display = ("doctor", "starts_at", "ends_at", "reason")
+    list_select_related = ("doctor__user",)
+    autocomplete_fields = ("doctor",)
+    search_fields = ("doctor__user__last_name", "reason")
+    date_hierarchy = "starts_at"
+    ordering = ("-starts_at",)
+
+    def get_queryset(self, request):
+        return access.time_off_visible_to(request.user).order_by(*self.get_ordering(request))
+
+    def allows_object(self, request, action, obj):
+        if action == "view":
+            return True
+        return access.can_manage_time_off(request.user, obj.doctor)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "doctor":
+            doctors = access.doctors_visible_to(request.user)
+            if access.role_of(request.user) is Role.DOCTOR:
+                doctors = doctors.filter(user_id=request.user.pk)
+            kwargs["queryset"] = doctors
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+# --- Appointments --------------------------------------------------------------------
+
+
+class AppointmentForm(ServiceForm):
+    class Meta:
+        model = Appointment
+        fields = ["patient", "doctor", "appointment_time", "status", "reason"]
+
+    def apply(self, instance: Appointment) -> Appointment:
+        data = self.cleaned_data
+        if instance.pk is None:
+            return booking.appointment_book(
+                actor=self.actor,
+                patient=data["patient"],
+                doctor=data["doctor"],
+                start=data["appointment_time"],
+                reason=data.get("reason") or "",
+            )
+        return booking.appointment_change(
+            actor=self.actor,
+            appointment=instance,
+            patient=data.get("patient"),
+            doctor=data.get("doctor"),
+            start=data.get("appointment_time"),
+            status=data.get("status"),
+            reason=data.get("reason"),
+        )
+
+
+class RecordOfAppointmentInline(admin.StackedInline):
+    """The appointment's medical records; written through clinic/records.py (see save_formset)."""
+
+    model = MedicalRecord
+    fk_name = "appointment"
+    fields = ("notes", "author", "created_at")
+    readonly_fields = ("author", "created_at")
+    extra = 0
+    verbose_name_plural = "medical records"
+
+    def get_queryset(self, request):
+        return access.medical_records_visible_to(request.user)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return access.role_of(request.user) in {Role.ADMIN, Role.DOCTOR}
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        if obj is None:
+            return access.role_of(request.user) is Role.ADMIN
+        return access.can_create_medical_record(request.user, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self.has_add_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return access.role_of(request.user) is Role.ADMIN
+
+
+class DoctorListFilter(admin.RelatedFieldListFilter):
+    """Doctors by name, in one query."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(doctor.pk, str(doctor)) for doctor in access.doctors_visible_to(request.user)]
+
+
+@admin.register(Appointment)
+class AppointmentAdmin(ServiceAdminMixin, ClinicHistoryAdmin):
+    form = AppointmentForm
+    doctor_actions = frozenset({"view", "change"})
+    list_display = ("appointment_time", "doctor", "patient", "status_badge", "short_reason")
+    list_select_related = ("patient__user", "doctor__user")
+    list_filter = (
+        "status",
+        ("doctor", DoctorListFilter),
+        "doctor__specialization",
+        "appointment_time",
+    )
+    date_hierarchy = "appointment_time"
+    search_fields = (
+        "patient__user__last_name",
+        "patient__user__first_name",
+        "patient__user__email",
+        "patient__insurance_number",
+        "doctor__user__last_name",
+        "doctor__specialization",
+    )
+    autocomplete_fields = ("patient", "doctor")
+    ordering = ("-appointment_time", "-id")
+    actions = ("confirm_appointments", "cancel_appointments")
+    inlines = (RecordOfAppointmentInline,)
+
+    def get_queryset(self, request):
+        return access.appointments_visible_to(request.user).order_by(*self.get_ordering(request))
+
+    def allows_object(self, request, action, obj):
+        if action == "view":
+            return self.is_visible(request, obj)
+        if action == "change":
+            return access.can_edit_appointment_details(request.user, obj) or access.can_confirm_appointment(
+                request.user, obj
+            )
+        if action == "delete":
+            return access.can_delete_appointment(request.user, obj)
+        return True
+
+    def get_list_filter(self, request):
+        if access.role_of(request.user) is Role.DOCTOR:
+            return ("status", "appointment_time")
+        return self.list_filter
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("patient", "doctor", "appointment_time", "reason")
+        return ("patient", "doctor", "appointment_time", "ends_at", "status", "reason")
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        if access.role_of(request.user) is Role.DOCTOR:
+            # A doctor confirms or cancels; the front desk moves and edits.
+            return ("patient", "doctor", "appointment_time", "ends_at", "reason")
+        return ("ends_at",)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "patient":
+            kwargs["queryset"] = access.patients_visible_to(request.user)
+        elif db_field.name == "doctor":
+            kwargs["queryset"] = access.doctors_visible_to(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not MedicalRecord:
+            return super().save_formset(request, form, formset, change)
+        appointment = formset.instance
+        for record_form in formset.forms:
+            record = record_form.instance
+            if record_form in formset.deleted_forms:
+                if record.pk is not None and access.can_delete_medical_record(request.user, record):
+                    record._history_user = request.user
+                    record.delete()
+                continue
+            if not record_form.has_changed():
+                continue
+            notes = record_form.cleaned_data["notes"]
+            if record.pk is None:
+                records.medical_record_create(actor=request.user, appointment=appointment, notes=notes)
+            else:
+                records.medical_record_update(actor=request.user, record=record, notes=notes)
+        return None
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, appointment: Appointment) -> str:
+        return format_html(
+            '<span class="clinic-badge clinic-badge--{}">{}</span>',
+            appointment.status,
+            appointment.get_status_display(),
+        )
+
+    @admin.display(description="Reason")
+    def short_reason(self, appointment: Appointment) -> str:
+        return Truncator(appointment.reason).chars(60)
+
+    def _move(self, request, queryset, service, verb: str) -> None:
+        done = 0
+        for appointment in queryset:
+            try:
+                service(actor=request.user, appointment=appointment)
+            except (booking.BookingError, PermissionDenied) as exc:
+                reason = exc.messages[0] if isinstance(exc, ValidationError) else (str(exc) or NOT_ALLOWED)
+                self.message_user(request, f"{appointment}: not {verb}. {reason}", messages.WARNING)
+            else:
+                done += 1
+        if done:
+            self.message_user(
+                request, f"{done} appointment{'s' if done != 1 else ''} {verb}; the patients are notified by email."
+            )
+
+    @admin.action(description="Confirm selected appointments", permissions=["change"])
+    def confirm_appointments(self, request, queryset):
+        self._move(request, queryset, booking.appointment_confirm, "confirmed")
+
+    @admin.action(description="Cancel selected appointments", permissions=["change"])
+    def cancel_appointments(self, request, queryset):
+        self._move(request, queryset, booking.appointment_cancel, "cancelled")
+
+
+# --- Medical records -----------------------------------------------------------------
+
+
+class MedicalRecordForm(ServiceForm):
+    class Meta:
+        model = MedicalRecord
+        fields = ["patient", "appointment", "notes"]
+
+    def apply(self, instance: MedicalRecord) -> MedicalRecord:
+        data = self.cleaned_data
+        if instance.pk is None:
+            return records.medical_record_create(
+                actor=self.actor, appointment=data["appointment"], notes=data["notes"], patient=data["patient"]
+            )
+        return records.medical_record_update(
+            actor=self.actor,
+            record=instance,
+            notes=data.get("notes"),
+            appointment=data.get("appointment"),
+            patient=data.get("patient"),
+        )
+
+
+@admin.register(MedicalRecord)
+class MedicalRecordAdmin(ServiceAdminMixin, ClinicHistoryAdmin):
+    """Medical records: never shown to reception. The author is whoever writes the record."""
+
+    form = MedicalRecordForm
+    reception_allowed = False
+    doctor_actions = frozenset({"view", "add", "change"})
+    list_display = ("created_at", "patient", "appointment_time", "doctor", "author", "short_notes")
+    list_select_related = ("patient__user", "author", "appointment__doctor__user")
+    search_fields = ("patient__user__last_name", "patient__user__first_name", "patient__insurance_number")
+    autocomplete_fields = ("patient", "appointment")
+    readonly_fields = ("author", "created_at", "updated_at")
+    ordering = ("-id",)
+
+    def get_queryset(self, request):
+        return access.medical_records_visible_to(request.user).order_by(*self.get_ordering(request))
+
+    def allows_object(self, request, action, obj):
+        if action == "view":
+            return self.is_visible(request, obj)
+        if action == "change":
+            return access.can_change_medical_record(request.user, obj)
+        if action == "delete":
+            return access.can_delete_medical_record(request.user, obj)
+        return True
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("patient", "appointment", "notes")
+        return ("patient", "appointment", "notes", "author", "created_at", "updated_at")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "patient":
+            kwargs["queryset"] = access.patients_visible_to(request.user)
+        elif db_field.name == "appointment":
+            kwargs["queryset"] = access.appointments_visible_to(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="Appointment", ordering="appointment__appointment_time")
+    def appointment_time(self, record: MedicalRecord):
+        return record.appointment.appointment_time
+
+    @admin.display(description="Doctor")
+    def doctor(self, record: MedicalRecord):
+        return record.appointment.doctor
+
+    @admin.display(description="Notes")
+    def short_notes(self, record: MedicalRecord) -> str:
+        return Truncator(record.notes).chars(60)

@@ -1,0 +1,231 @@
+"""Forms of the booking pages and of patient sign-up. They parse input; the rules live in
+`clinic.booking`, `clinic.accounts` and `clinic.access`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from allauth.account.forms import SignupForm
+from allauth.account.models import EmailAddress
+from allauth.account.utils import setup_user_email
+from allauth.core.exceptions import ImmediateHttpResponse
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from clinic import access, accounts, booking
+from clinic.models import Doctor, Patient
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from clinic.models import User
+
+# Error messages: tests assert on these.
+SLOT_INVALID = "That slot is not available any more. Please pick another one."
+PATIENT_REQUIRED = "Choose the patient to book for."
+PATIENT_SEARCH_MIN = 2
+PATIENT_SEARCH_LIMIT = 10
+DOCTORS_SHOWN = 12
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs: dict | None = None) -> None:
+        super().__init__(attrs=attrs, format="%Y-%m-%d")
+
+
+def parse_start(value: str) -> datetime:
+    """An aware slot start from its ISO form (as the slot buttons send it)."""
+    try:
+        start = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValidationError(SLOT_INVALID, code="slot_invalid")
+    if timezone.is_naive(start):
+        raise ValidationError(SLOT_INVALID, code="slot_invalid")
+    return start
+
+
+def first_bookable_day() -> date:
+    """The clinic-local date of the earliest start the booking window allows now."""
+    return timezone.localdate(booking.BookingWindow.at().earliest)
+
+
+class SlotFinderForm(forms.Form):
+    """Which doctors and which day to show free slots for; for staff, also whom to book for.
+
+    A chosen slot travels as `<doctor id>@<ISO start>`, the value of the slot's button.
+    """
+
+    specialization = forms.ChoiceField(label="Specialization", required=False)
+    doctor_q = forms.CharField(label="Doctor's name", required=False, max_length=100)
+    date = forms.DateField(label="Date", required=False, widget=DateInput())
+    patient = forms.ModelChoiceField(label="Patient", queryset=Patient.objects.none(), required=False)
+    q = forms.CharField(label="Find a patient", required=False, max_length=100)
+    slot = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, user: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.books_for_others = access.is_staff_role(user)
+        self.doctors = access.doctors_visible_to(user)
+        specializations = self.doctors.order_by("specialization").values_list("specialization", flat=True).distinct()
+        self.fields["specialization"].choices = [("", "Any specialization")] + [(s, s) for s in specializations]
+        earliest, latest = booking.BookingWindow.at().earliest, booking.BookingWindow.at().latest
+        self.fields["date"].widget.attrs.update(
+            min=timezone.localdate(earliest).isoformat(), max=timezone.localdate(latest).isoformat()
+        )
+        self.fields["doctor_q"].widget.attrs.update(type="search", autocomplete="off")
+        if self.books_for_others:
+            self.fields["patient"].queryset = access.patients_visible_to(user)
+
+    def clean_date(self) -> date:
+        return self.cleaned_data.get("date") or first_bookable_day()
+
+    def clean_slot(self) -> tuple[Doctor, datetime] | None:
+        value = self.cleaned_data.get("slot")
+        if not value:
+            return None
+        doctor_id, _, iso = value.partition("@")
+        if not doctor_id.isdigit():
+            raise ValidationError(SLOT_INVALID, code="slot_invalid")
+        doctor = self.doctors.filter(pk=int(doctor_id)).first()
+        if doctor is None:
+            raise ValidationError(SLOT_INVALID, code="slot_invalid")
+        return doctor, parse_start(iso)
+
+    # --- What the page shows ----------------------------------------------------------
+
+    def day(self) -> date:
+        if self.is_bound and self.is_valid():
+            return self.cleaned_data["date"]
+        return first_bookable_day()
+
+    def matching_doctors(self) -> QuerySet[Doctor]:
+        doctors = self.doctors
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        if data.get("specialization"):
+            doctors = doctors.filter(specialization=data["specialization"])
+        for word in (data.get("doctor_q") or "").split():
+            doctors = doctors.filter(
+                Q(user__first_name__icontains=word)
+                | Q(user__last_name__icontains=word)
+                | Q(user__username__icontains=word)
+            )
+        return doctors
+
+    def free_slots(self) -> list[tuple[Doctor, list[datetime]]]:
+        """Each matching doctor (at most DOCTORS_SHOWN) with their free starts on the chosen day."""
+        day = self.day()
+        doctors = self.matching_doctors()[:DOCTORS_SHOWN]
+        return [(doctor, booking.slots_free(doctor=doctor, day=day)) for doctor in doctors]
+
+    def chosen_patient(self) -> Patient | None:
+        if self.books_for_others:
+            return self.cleaned_data.get("patient") if self.is_bound and self.is_valid() else None
+        return access.patient_of(self.user)
+
+    def patient_matches(self) -> QuerySet[Patient] | list[Patient]:
+        """Staff's patient search: by name, username, email, phone or insurance number."""
+        if not self.books_for_others or not self.is_bound or not self.is_valid():
+            return []
+        text = self.cleaned_data.get("q", "").strip()
+        if len(text) < PATIENT_SEARCH_MIN:
+            return []
+        matches = access.patients_visible_to(self.user)
+        for word in text.split():
+            matches = matches.filter(
+                Q(user__first_name__icontains=word)
+                | Q(user__last_name__icontains=word)
+                | Q(user__username__icontains=word)
+                | Q(user__email__icontains=word)
+                | Q(phone__icontains=word)
+                | Q(insurance_number__icontains=word)
+            )
+        return matches[:PATIENT_SEARCH_LIMIT]
+
+
+class BookingForm(SlotFinderForm):
+    """The confirmation step: a chosen slot, an optional reason and, for staff, the patient."""
+
+    reason = forms.CharField(
+        label="Reason for the visit (optional)",
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def clean_slot(self) -> tuple[Doctor, datetime]:
+        slot = super().clean_slot()
+        if slot is None:
+            raise ValidationError(SLOT_INVALID, code="slot_invalid")
+        return slot
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.books_for_others and not data.get("patient"):
+            self.add_error("patient", PATIENT_REQUIRED)
+        return data
+
+
+class RescheduleForm(forms.Form):
+    """A new start for an appointment, with its doctor."""
+
+    slot = forms.CharField()
+
+    def clean_slot(self) -> datetime:
+        return parse_start(self.cleaned_data["slot"])
+
+
+class DayForm(forms.Form):
+    """The day shown to doctors and the front desk, or offered for a reschedule."""
+
+    date = forms.DateField(label="Day", required=False, widget=DateInput())
+
+
+class PatientSignupForm(SignupForm):
+    """allauth's sign-up, creating the user together with their patient profile."""
+
+    first_name = forms.CharField(label="First name", max_length=150, required=False)
+    last_name = forms.CharField(label="Last name", max_length=150, required=False)
+    phone = forms.CharField(label="Phone", max_length=32, widget=forms.TextInput(attrs={"autocomplete": "tel"}))
+    insurance_number = forms.CharField(label="Insurance number", max_length=64, required=False)
+
+    field_order = [
+        "first_name",
+        "last_name",
+        "email",
+        "username",
+        "phone",
+        "insurance_number",
+        "password1",
+        "password2",
+    ]
+
+    def save(self, request: HttpRequest) -> User:
+        data = self.cleaned_data
+        patient = accounts.patient_register(
+            username=data["username"],
+            email=data["email"],
+            password=data["password1"],
+            first_name=data.get("first_name", ""),
+            last_name=data.get("last_name", ""),
+            phone=data.get("phone", ""),
+            insurance_number=data.get("insurance_number", ""),
+        )
+        setup_user_email(request, patient.user, [EmailAddress(email=data["email"])])
+        return patient.user
+
+    def try_save(self, request: HttpRequest):
+        try:
+            return super().try_save(request)
+        except ValidationError as exc:
+            # Someone took the username or email between validation and saving.
+            for field, messages in exc.message_dict.items():
+                field = "password1" if field == "password" else field
+                self.add_error(field if field in self.fields else None, messages)
+            raise ImmediateHttpResponse(TemplateResponse(request, "account/signup.html", {"form": self}))

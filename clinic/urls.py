@@ -1,0 +1,14 @@
+"""The booking pages."""
+
+from django.urls import path
+
+from clinic import views
+
+app_name = "clinic"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("book/", views.book, name="book"),
+    path("my/appointments/", views.my_appointments, name="my-appointments"),
+    path("my/appointments/<int:pk>/", views.appointment_detail, name="appointment"),
+]

@@ -1,0 +1,305 @@
+"""The booking pages: `/book/` and `/my/appointments/`.
+
+Each page is one template with named partials. A plain request gets the full page;
+an htmx request gets the partial it swaps in, so links and reloads always work.
+Writes go through `clinic.booking`, reads through `clinic.access`: an appointment
+outside the user's view is a 404, and a refused booking is a message in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_http_methods
+
+from clinic import access, booking
+from clinic.access import Role
+from clinic.forms import BookingForm, DayForm, RescheduleForm, SlotFinderForm, first_bookable_day
+from clinic.models import Appointment
+
+if TYPE_CHECKING:
+    from clinic.models import User
+
+BOOK_TEMPLATE = "clinic/book.html"
+APPOINTMENTS_TEMPLATE = "clinic/my_appointments.html"
+PAST_SHOWN = 20
+
+# Messages: tests assert on these.
+BOOKING_CLOSED = "Booking here is for patients and the front desk. Doctors see their day under My appointments."
+BOOKED = "Your appointment is booked. We have emailed the details."
+BOOKED_FOR = "The appointment is booked; the patient has been emailed the details."
+SLOT_GONE = "Sorry, that slot has just been taken. Here are the free slots now."
+CANCELLED = "The appointment is cancelled."
+CONFIRMED = "The appointment is confirmed."
+RESCHEDULED = "The appointment has moved to {when}."
+
+# Fields of the slot finder carried from step to step of a booking.
+CARRIED_FIELDS = ("specialization", "doctor_q", "date", "patient")
+
+
+def _htmx_partial(request: HttpRequest) -> bool:
+    """True when the request wants a fragment rather than the page."""
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def _render(
+    request: HttpRequest, template: str, partial: str, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
+    name = f"{template}#{partial}" if _htmx_partial(request) else template
+    response = render(request, name, context, status=status)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def _error_message(exc: Exception) -> str:
+    if isinstance(exc, PermissionDenied):
+        return str(exc) or booking.NOT_ALLOWED
+    return exc.messages[0]
+
+
+# --- /book/ ------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def book(request: HttpRequest) -> HttpResponse:
+    """Find a free slot and book it: specialization or doctor, day, slot, confirm."""
+    user = request.user
+    if not access.can_book(user):
+        return render(request, BOOK_TEMPLATE, {"closed": BOOKING_CLOSED}, status=403)
+    if request.method == "POST":
+        return _book_submit(request, user)
+
+    finder = SlotFinderForm(request.GET or None, user=user)
+    if request.htmx and request.htmx.target == "patient-results":
+        return _render(request, BOOK_TEMPLATE, "patients", {"finder": finder})
+    if finder.is_bound and finder.is_valid() and finder.cleaned_data["slot"]:
+        doctor, start = finder.cleaned_data["slot"]
+        return _book_step(
+            request,
+            finder,
+            "confirm",
+            doctor=doctor,
+            start=start,
+            patient=finder.chosen_patient(),
+            form=BookingForm(user=user),
+        )
+    return _book_step(request, finder, "slots")
+
+
+def _book_submit(request: HttpRequest, user: User) -> HttpResponse:
+    form = BookingForm(request.POST, user=user)
+    finder = SlotFinderForm(request.POST, user=user)
+    if not form.is_valid():
+        if form.has_error("slot"):
+            return _book_step(request, finder, "slots", error=form.errors["slot"][0])
+        doctor, start = form.cleaned_data["slot"]
+        return _book_step(
+            request, finder, "confirm", doctor=doctor, start=start, patient=form.chosen_patient(), form=form
+        )
+    doctor, start = form.cleaned_data["slot"]
+    try:
+        appointment = booking.appointment_book(
+            actor=user,
+            patient=form.chosen_patient(),
+            doctor=doctor,
+            start=start,
+            reason=form.cleaned_data["reason"],
+        )
+    except booking.SlotUnavailable as exc:
+        return _book_step(request, finder, "slots", error=f"{SLOT_GONE} ({_error_message(exc)})")
+    except (booking.BookingError, PermissionDenied) as exc:
+        return _book_step(request, finder, "slots", error=_error_message(exc))
+
+    notice = BOOKED_FOR if form.books_for_others else BOOKED
+    if not _htmx_partial(request):
+        messages.success(request, notice)
+        day = timezone.localdate(appointment.appointment_time)
+        url = reverse("clinic:my-appointments")
+        return redirect(f"{url}?date={day.isoformat()}" if form.books_for_others else url)
+    appointment = access.appointments_visible_to(user).get(pk=appointment.pk)
+    return _book_step(request, finder, "booked", appointment=appointment, notice=notice)
+
+
+def _book_step(request: HttpRequest, finder: SlotFinderForm, step: str, **extra: Any) -> HttpResponse:
+    """The page at one step of booking; an htmx request gets just that step's partial."""
+    context: dict[str, Any] = {"finder": finder, "step": step, **extra}
+    if step == "slots":
+        context["day"] = finder.day()
+        context["free_slots"] = finder.free_slots()
+    if step == "confirm":
+        context["carried"] = {name: finder.data.get(name, "") for name in CARRIED_FIELDS}
+        context["slot_value"] = f"{extra['doctor'].pk}@{extra['start'].isoformat()}"
+    return _render(request, BOOK_TEMPLATE, step, context)
+
+
+# --- /my/appointments/ ---------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One appointment as the list shows it, with what the viewer may do to it."""
+
+    appointment: Appointment
+    can_cancel: bool
+    can_confirm: bool
+    can_reschedule: bool
+    show_patient: bool
+    mode: str = ""  # "", "cancel" (asking to confirm) or "reschedule" (picking a new slot)
+    day: date | None = None
+    slots: list[datetime] = field(default_factory=list)
+    error: str = ""
+    notice: str = ""
+
+
+def _row(user: User, appointment: Appointment, now: datetime, **extra: Any) -> Row:
+    live = appointment.is_live
+    upcoming = live and appointment.appointment_time > now
+    return Row(
+        appointment=appointment,
+        can_cancel=live and access.can_cancel_appointment(user, appointment),
+        can_confirm=live
+        and appointment.status == Appointment.Status.PENDING
+        and access.can_confirm_appointment(user, appointment),
+        can_reschedule=upcoming and access.can_reschedule_appointment(user, appointment),
+        show_patient=access.role_of(user) is not Role.PATIENT,
+        **extra,
+    )
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    zone = timezone.get_current_timezone()
+    start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    return start, end
+
+
+def _appointments_context(user: User, *, day: date | None, focus: Row | None = None) -> dict[str, Any]:
+    """Patients: upcoming and past. Doctors and the front desk: one day."""
+    now = timezone.now()
+    visible = access.appointments_visible_to(user)
+
+    def rows(appointments) -> list[Row]:
+        return [focus if focus and a.pk == focus.appointment.pk else _row(user, a, now) for a in appointments]
+
+    role = access.role_of(user)
+    if role is Role.PATIENT:
+        return {
+            "view": "patient",
+            "upcoming": rows(visible.filter(appointment_time__gte=now)),
+            "past": rows(visible.filter(appointment_time__lt=now).order_by("-appointment_time", "-id")[:PAST_SHOWN]),
+        }
+    day = day or timezone.localdate()
+    start, end = _day_bounds(day)
+    return {
+        "view": "day",
+        "role": role,
+        "day": day,
+        "previous_day": day - timedelta(days=1),
+        "next_day": day + timedelta(days=1),
+        "day_form": DayForm(initial={"date": day}),
+        "rows": rows(visible.filter(appointment_time__gte=start, appointment_time__lt=end)),
+    }
+
+
+@require_GET
+@login_required
+def my_appointments(request: HttpRequest) -> HttpResponse:
+    """A patient's upcoming and past appointments; a doctor's or the front desk's day."""
+    day_form = DayForm(request.GET)
+    day = day_form.cleaned_data["date"] if day_form.is_valid() else None
+    context = _appointments_context(request.user, day=day)
+    return _render(request, APPOINTMENTS_TEMPLATE, "appointments", context)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One appointment in place: ask before cancelling, pick a new slot, confirm."""
+    user = request.user
+    visible = access.appointments_visible_to(user)
+    appointment = get_object_or_404(visible, pk=pk)
+    if request.method == "POST":
+        return _appointment_action(request, user, appointment)
+    action = request.GET.get("action", "")
+    row = _row(user, appointment, timezone.now())
+    if action == "cancel" and row.can_cancel:
+        row.mode = "cancel"
+    elif action == "reschedule" and row.can_reschedule:
+        _offer_slots(row, request.GET)
+    return _render_row(request, user, row)
+
+
+def _appointment_action(request: HttpRequest, user: User, appointment: Appointment) -> HttpResponse:
+    action = request.POST.get("action", "")
+    error = notice = ""
+    try:
+        if action == "cancel":
+            booking.appointment_cancel(actor=user, appointment=appointment)
+            notice = CANCELLED
+        elif action == "confirm":
+            booking.appointment_confirm(actor=user, appointment=appointment)
+            notice = CONFIRMED
+        elif action == "reschedule":
+            form = RescheduleForm(request.POST)
+            if not form.is_valid():
+                error = form.errors["slot"][0]
+            else:
+                moved = booking.appointment_reschedule(
+                    actor=user, appointment=appointment, start=form.cleaned_data["slot"]
+                )
+                when = timezone.localtime(moved.appointment_time)
+                notice = RESCHEDULED.format(when=f"{when:%A %d %B %Y, %H:%M}")
+        else:
+            error = "Unknown action."
+    except (booking.BookingError, PermissionDenied) as exc:
+        error = _error_message(exc)
+
+    appointment = access.appointments_visible_to(user).get(pk=appointment.pk)
+    if not _htmx_partial(request):
+        messages.add_message(request, messages.ERROR if error else messages.SUCCESS, error or notice)
+        url = reverse("clinic:my-appointments")
+        if access.role_of(user) is not Role.PATIENT:
+            url += f"?date={timezone.localdate(appointment.appointment_time).isoformat()}"
+        return redirect(url)
+    row = _row(user, appointment, timezone.now(), error=error, notice=notice)
+    if error and action == "reschedule" and row.can_reschedule:
+        _offer_slots(row, request.POST)
+    return _render_row(request, user, row)
+
+
+def _offer_slots(row: Row, data) -> None:
+    """Put the row in reschedule mode with the free slots of the chosen (or first useful) day."""
+    day_form = DayForm(data)
+    day = day_form.cleaned_data["date"] if day_form.is_valid() else None
+    if day is None:
+        day = max(timezone.localdate(row.appointment.appointment_time), first_bookable_day())
+    row.mode = "reschedule"
+    row.day = day
+    row.slots = booking.slots_free(doctor=row.appointment.doctor, day=day)
+
+
+def _render_row(request: HttpRequest, user: User, row: Row) -> HttpResponse:
+    if _htmx_partial(request):
+        return _render(request, APPOINTMENTS_TEMPLATE, "appointment", {"row": row})
+    day = timezone.localdate(row.appointment.appointment_time)
+    context = _appointments_context(user, day=day, focus=row)
+    return _render(request, APPOINTMENTS_TEMPLATE, "appointments", context)
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """Signed-in people start at their appointments; others at sign-in."""
+    if request.user.is_authenticated:
+        return redirect("clinic:my-appointments")
+    return redirect("account_login")
