@@ -66,6 +66,8 @@ MIDDLEWARE = [
     # Records request.user as the author of every history row (API users too:
     # DRF sets the authenticated user on the underlying request).
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Cache-Control: no-store on responses with patient data; 15-minute idle staff sessions.
+    "clinic.middleware.PrivateDataMiddleware",
 ]
 
 TEMPLATES = [
@@ -116,6 +118,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Staff sessions end after this long without a request (clinic/middleware.py).
+STAFF_SESSION_IDLE_SECONDS = env.int("STAFF_SESSION_IDLE_SECONDS", default=15 * 60)
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "clinic:my-appointments"
 LOGOUT_REDIRECT_URL = "account_login"
