@@ -728,20 +728,25 @@ class AppointmentAdmin(ServiceAdminMixin, ClinicHistoryAdmin):
         if formset.model is not MedicalRecord:
             return super().save_formset(request, form, formset, change)
         appointment = formset.instance
+        # What the admin's change message reports, as BaseModelFormSet.save() would set it.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         for record_form in formset.forms:
             record = record_form.instance
             if record_form in formset.deleted_forms:
                 if record.pk is not None and access.can_delete_medical_record(request.user, record):
                     record._history_user = request.user
                     record.delete()
+                    formset.deleted_objects.append(record)
                 continue
             if not record_form.has_changed():
                 continue
             notes = record_form.cleaned_data["notes"]
             if record.pk is None:
-                records.medical_record_create(actor=request.user, appointment=appointment, notes=notes)
+                created = records.medical_record_create(actor=request.user, appointment=appointment, notes=notes)
+                formset.new_objects.append(created)
             else:
-                records.medical_record_update(actor=request.user, record=record, notes=notes)
+                updated = records.medical_record_update(actor=request.user, record=record, notes=notes)
+                formset.changed_objects.append((updated, record_form.changed_data))
         return None
 
     @admin.display(description="Status", ordering="status")
@@ -768,7 +773,9 @@ class AppointmentAdmin(ServiceAdminMixin, ClinicHistoryAdmin):
                 done += 1
         if done:
             self.message_user(
-                request, f"{done} appointment{'s' if done != 1 else ''} {verb}; the patients are notified by email."
+                request,
+                f"{done} appointment{'s' if done != 1 else ''} {verb}; the patients are notified by email.",
+                messages.SUCCESS,
             )
 
     @admin.action(description="Confirm selected appointments", permissions=["change"])
