@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError, RestrictedError
 from rest_framework import status
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from clinic.booking import BookingError
@@ -16,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 PROTECTED_DELETE = "This object cannot be deleted: other clinical data refers to it."
 INTERNAL_ERROR = "Internal server error"
+NON_FIELD_ERRORS = api_settings.NON_FIELD_ERRORS_KEY
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
@@ -24,7 +26,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, (ProtectedError, RestrictedError)):
         return Response({"detail": PROTECTED_DELETE}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):
-        data = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages[0]}
+        if hasattr(exc, "error_dict"):
+            # Model-wide errors (`__all__`) under DRF's name for them.
+            data = {NON_FIELD_ERRORS if k == "__all__" else k: v for k, v in exc.message_dict.items()}
+        else:
+            data = {"detail": exc.messages[0]}
         return Response(data, status=status.HTTP_400_BAD_REQUEST)
     response = drf_exception_handler(exc, context)
     if response is None:
