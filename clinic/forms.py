@@ -82,6 +82,9 @@ class SlotFinderForm(forms.Form):
         self.fields["doctor_q"].widget.attrs.update(type="search", autocomplete="off")
         if self.books_for_others:
             self.fields["patient"].queryset = access.patients_visible_to(user)
+        else:
+            # Patients book for themselves: whom to book for is not theirs to say.
+            del self.fields["patient"], self.fields["q"]
 
     def clean_date(self) -> date:
         return self.cleaned_data.get("date") or first_bookable_day()

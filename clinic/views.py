@@ -128,7 +128,10 @@ def _book_submit(request: HttpRequest, user: User) -> HttpResponse:
         url = reverse("clinic:my-appointments")
         return redirect(f"{url}?date={day.isoformat()}" if form.books_for_others else url)
     appointment = access.appointments_visible_to(user).get(pk=appointment.pk)
-    return _book_step(request, finder, "booked", appointment=appointment, notice=notice)
+    response = _book_step(request, finder, "booked", appointment=appointment, notice=notice)
+    # The address bar no longer points at the slot just booked.
+    response["HX-Replace-Url"] = reverse("clinic:book")
+    return response
 
 
 def _book_step(request: HttpRequest, finder: SlotFinderForm, step: str, **extra: Any) -> HttpResponse:
