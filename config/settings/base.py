@@ -223,7 +223,7 @@ SPECTACULAR_SETTINGS = {
 
 REDIS_URL = env("REDIS_URL", default="")
 Q_CLUSTER = {
-    "name": env("Q_CLUSTER_NAME", default="clinic"),
+    "name": "clinic",
     "workers": env.int("Q_WORKERS", default=2),
     # A task running longer than `timeout` is killed; a task that failed or was killed
     # is offered again after `retry` seconds (longer than the timeout), at most
