@@ -1,0 +1,76 @@
+"""Concurrent bookings on PostgreSQL: real connections, one per thread, outside the test transaction."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection
+
+from clinic.models import Appointment
+from tests.api.conftest import client_for
+from tests.factories import DoctorFactory, PatientFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+RACERS = 20
+
+
+def _race(requests) -> list:
+    """Run each (user, path, payload, headers) at the same moment in its own thread and connection."""
+    barrier = threading.Barrier(len(requests))
+    answers: list = [None] * len(requests)
+
+    def run(index, user, path, payload, headers):
+        client = client_for(user)
+        try:
+            barrier.wait(timeout=30)
+            response = client.post(path, payload, format="json", **headers)
+            answers[index] = (response.status_code, response.json())
+        except Exception as exc:  # pragma: no cover - reported through the assertion below
+            answers[index] = (repr(exc), None)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, *request)) for i, request in enumerate(requests)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return answers
+
+
+def _iso(dt):
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+def test_twenty_patients_racing_for_one_slot_book_it_once(next_monday_10):
+    doctor = DoctorFactory()
+    patients = [PatientFactory() for _ in range(RACERS)]
+    payload = {"doctor": doctor.pk, "appointment_time": _iso(next_monday_10)}
+    answers = _race([(p.user, "/book-appointment/", payload, {}) for p in patients])
+    assert Counter(status for status, _ in answers) == {201: 1, 409: RACERS - 1}, answers
+    assert Appointment.objects.filter(doctor=doctor).count() == 1
+
+
+def test_one_patient_racing_two_doctors_at_one_time_books_once(next_monday_10):
+    patient = PatientFactory()
+    doctors = [DoctorFactory(), DoctorFactory()]
+    requests = [
+        (patient.user, "/appointments/", {"doctor": doctors[i % 2].pk, "appointment_time": _iso(next_monday_10)}, {})
+        for i in range(RACERS)
+    ]
+    answers = _race(requests)
+    assert Counter(status for status, _ in answers) == {201: 1, 409: RACERS - 1}, answers
+    assert Appointment.objects.filter(patient=patient).count() == 1
+
+
+def test_the_same_idempotency_key_sent_concurrently_books_once_with_one_body(next_monday_10):
+    patient, doctor = PatientFactory(), DoctorFactory()
+    payload = {"doctor": doctor.pk, "appointment_time": _iso(next_monday_10)}
+    answers = _race([(patient.user, "/book-appointment/", payload, {"HTTP_IDEMPOTENCY_KEY": "same"})] * 10)
+    assert {status for status, _ in answers} == {201}, answers
+    assert len({body["id"] for _, body in answers}) == 1
+    assert all(body == answers[0][1] for _, body in answers)
+    assert Appointment.objects.count() == 1
