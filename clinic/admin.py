@@ -442,7 +442,12 @@ class PatientAdmin(ServiceAdminMixin, ClinicHistoryAdmin):
     inlines = (AppointmentOfPatientInline, RecordOfPatientInline)
 
     def get_queryset(self, request):
-        return access.patients_visible_to(request.user).order_by(*self.get_ordering(request))
+        # The changelist adds list_select_related only to a queryset without joins: add them here.
+        return (
+            access.patients_visible_to(request.user)
+            .select_related(*self.list_select_related)
+            .order_by(*self.get_ordering(request))
+        )
 
     def allows_object(self, request, action, obj):
         if action == "view":
@@ -521,7 +526,12 @@ class DoctorAdmin(ServiceAdminMixin, ClinicHistoryAdmin):
     ordering = ("user__last_name", "user__first_name", "id")
 
     def get_queryset(self, request):
-        return access.doctors_visible_to(request.user).order_by(*self.get_ordering(request))
+        # The changelist adds list_select_related only to a queryset without joins: add them here.
+        return (
+            access.doctors_visible_to(request.user)
+            .select_related(*self.list_select_related)
+            .order_by(*self.get_ordering(request))
+        )
 
     def allows_object(self, request, action, obj):
         if action == "change":
@@ -579,7 +589,12 @@ class TimeOffAdmin(RoleAccessMixin, admin.ModelAdmin):
     ordering = ("-starts_at",)
 
     def get_queryset(self, request):
-        return access.time_off_visible_to(request.user).order_by(*self.get_ordering(request))
+        # The changelist adds list_select_related only to a queryset without joins: add them here.
+        return (
+            access.time_off_visible_to(request.user)
+            .select_related(*self.list_select_related)
+            .order_by(*self.get_ordering(request))
+        )
 
     def allows_object(self, request, action, obj):
         if action == "view":
@@ -686,7 +701,12 @@ class AppointmentAdmin(ServiceAdminMixin, ClinicHistoryAdmin):
     inlines = (RecordOfAppointmentInline,)
 
     def get_queryset(self, request):
-        return access.appointments_visible_to(request.user).order_by(*self.get_ordering(request))
+        # The changelist adds list_select_related only to a queryset without joins: add them here.
+        return (
+            access.appointments_visible_to(request.user)
+            .select_related(*self.list_select_related)
+            .order_by(*self.get_ordering(request))
+        )
 
     def allows_object(self, request, action, obj):
         if action == "view":
@@ -825,7 +845,12 @@ class MedicalRecordAdmin(ServiceAdminMixin, ClinicHistoryAdmin):
     ordering = ("-id",)
 
     def get_queryset(self, request):
-        return access.medical_records_visible_to(request.user).order_by(*self.get_ordering(request))
+        # The changelist adds list_select_related only to a queryset without joins: add them here.
+        return (
+            access.medical_records_visible_to(request.user)
+            .select_related(*self.list_select_related)
+            .order_by(*self.get_ordering(request))
+        )
 
     def allows_object(self, request, action, obj):
         if action == "view":
