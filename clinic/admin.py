@@ -488,6 +488,8 @@ class DoctorForm(AccountFieldsForm):
         help_text="The days the doctor sees patients.",
     )
 
+    PROFILE_FIELDS = ("specialization", "available_from", "available_to", "slot_minutes", "working_days")
+
     class Meta:
         model = Doctor
         fields = ["specialization", "available_from", "available_to", "slot_minutes", "working_days"]
@@ -500,7 +502,7 @@ class DoctorForm(AccountFieldsForm):
         if instance.pk is None:
             if not access.can_create_doctor(self.actor):
                 raise PermissionDenied(NOT_ALLOWED)
-            profile = {name: data[name] for name in self._meta.fields if name in data}
+            profile = {name: data[name] for name in self.PROFILE_FIELDS if name in data}
             return accounts.doctor_create(
                 username=data["username"],
                 email=data["email"],

@@ -1,0 +1,184 @@
+"""Patients and doctors in the admin: accounts through clinic/accounts.py, doctors' days and schedules."""
+
+from __future__ import annotations
+
+from datetime import time
+
+import pytest
+from django.urls import reverse
+
+from clinic.models import EMAIL_TAKEN, Doctor, Patient
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def test_reception_registers_a_patient_with_their_account(reception_client):
+    response = reception_client.post(
+        reverse("admin:clinic_patient_add"),
+        {
+            "username": "walkin",
+            "email": "walkin@example.test",
+            "first_name": "Wanda",
+            "last_name": "Walker",
+            "password": "a-Strong-pass-4-tests",
+            "phone": "+1 555 7777",
+            "insurance_number": "INS-777777",
+            **_no_inlines(),
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    patient = Patient.objects.get(user__username="walkin")
+    assert (patient.phone, patient.insurance_number, patient.user.get_full_name()) == (
+        "+1 555 7777",
+        "INS-777777",
+        "Wanda Walker",
+    )
+    assert patient.user.check_password("a-Strong-pass-4-tests")
+
+
+def test_changing_a_patient_to_an_email_in_use_is_a_form_error(reception_client, patient):
+    taken = factories.UserFactory(email="taken@example.test")
+    response = reception_client.post(
+        reverse("admin:clinic_patient_change", args=[patient.pk]),
+        {
+            "username": patient.user.username,
+            "email": taken.email.upper(),
+            "first_name": patient.user.first_name,
+            "last_name": patient.user.last_name,
+            "password": "",
+            "phone": "+1 555 0000",
+            "insurance_number": patient.insurance_number,
+            **_no_inlines(),
+        },
+    )
+    assert response.status_code == 200
+    assert EMAIL_TAKEN in response.content.decode()
+    patient.refresh_from_db()
+    assert patient.phone != "+1 555 0000"
+
+
+def test_patients_are_found_by_insurance_number_and_name(reception_client):
+    wanted = factories.PatientFactory(insurance_number="INS-424242", user__last_name="Zyskowski")
+    factories.PatientFactory.create_batch(3)
+    for term in ("INS-424242", "Zyskowski"):
+        response = reception_client.get(reverse("admin:clinic_patient_changelist"), {"q": term})
+        assert [p.pk for p in response.context["cl"].result_list] == [wanted.pk]
+
+
+def test_doctor_working_days_are_checkboxes_and_save_as_weekday_numbers(reception_client, doctor):
+    url = reverse("admin:clinic_doctor_change", args=[doctor.pk])
+    page = reception_client.get(url).content.decode()
+    assert page.count('type="checkbox" name="working_days"') == 7
+    response = reception_client.post(
+        url,
+        {
+            "username": doctor.user.username,
+            "email": doctor.user.email,
+            "first_name": doctor.user.first_name,
+            "last_name": doctor.user.last_name,
+            "password": "",
+            "specialization": "Cardiology",
+            "available_from": "08:00",
+            "available_to": "12:00",
+            "slot_minutes": "20",
+            "working_days": ["4", "0", "2"],
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    doctor.refresh_from_db()
+    assert doctor.working_days == [0, 2, 4]
+    assert (doctor.specialization, doctor.available_from, doctor.slot_minutes) == ("Cardiology", time(8), 20)
+
+
+def test_reception_adds_a_doctor_with_their_account(reception_client):
+    response = reception_client.post(
+        reverse("admin:clinic_doctor_add"),
+        {
+            "username": "drnew",
+            "email": "drnew@example.test",
+            "first_name": "Nina",
+            "last_name": "New",
+            "password": "",
+            "specialization": "Dermatology",
+            "available_from": "09:00",
+            "available_to": "17:00",
+            "slot_minutes": "30",
+            "working_days": ["0", "1"],
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    doctor = Doctor.objects.get(user__username="drnew")
+    assert doctor.working_days == [0, 1]
+    assert not doctor.user.has_usable_password()
+
+
+def test_doctor_hours_in_the_wrong_order_are_a_form_error(reception_client, doctor):
+    response = reception_client.post(
+        reverse("admin:clinic_doctor_change", args=[doctor.pk]),
+        {
+            "username": doctor.user.username,
+            "email": doctor.user.email,
+            "specialization": doctor.specialization,
+            "available_from": "17:00",
+            "available_to": "09:00",
+            "slot_minutes": "30",
+            "working_days": ["0"],
+        },
+    )
+    assert response.status_code == 200
+    doctor.refresh_from_db()
+    assert doctor.available_from == time(9)
+
+
+def test_doctor_list_links_each_doctor_to_their_schedule(reception_client, clinic):
+    page = reception_client.get(reverse("admin:clinic_doctor_changelist")).content.decode()
+    schedule = reverse("admin:clinic_appointment_changelist") + f"?doctor__id__exact={clinic.doctor.pk}"
+    assert schedule in page
+    listed = reception_client.get(schedule).context["cl"].result_list
+    assert [a.pk for a in listed] == [clinic.own_appointment.pk]
+
+
+def test_a_doctor_edits_their_own_profile_but_not_their_username(doctor_client, staff_doctor):
+    url = reverse("admin:clinic_doctor_change", args=[staff_doctor.pk])
+    page = doctor_client.get(url).content.decode()
+    assert 'name="username"' not in page
+    response = doctor_client.post(
+        url,
+        {
+            "email": staff_doctor.user.email,
+            "first_name": "Ada",
+            "last_name": staff_doctor.user.last_name,
+            "specialization": "Neurology",
+            "available_from": "09:00",
+            "available_to": "17:00",
+            "slot_minutes": "30",
+            "working_days": ["0", "1", "2"],
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    staff_doctor.refresh_from_db()
+    assert (staff_doctor.specialization, staff_doctor.user.first_name) == ("Neurology", "Ada")
+
+
+def test_a_doctor_cannot_edit_another_doctor(doctor_client, doctor):
+    url = reverse("admin:clinic_doctor_change", args=[doctor.pk])
+    assert 'name="specialization"' not in doctor_client.get(url).content.decode()
+    response = doctor_client.post(url, {"specialization": "Taken over", "working_days": ["0"]})
+    assert response.status_code == 403
+    doctor.refresh_from_db()
+    assert doctor.specialization == "General practice"
+
+
+def _no_inlines() -> dict[str, str]:
+    data = {}
+    for prefix in ("appointments", "medical_records"):
+        data.update(
+            {
+                f"{prefix}-TOTAL_FORMS": "0",
+                f"{prefix}-INITIAL_FORMS": "0",
+                f"{prefix}-MIN_NUM_FORMS": "0",
+                f"{prefix}-MAX_NUM_FORMS": "0",
+            }
+        )
+    return data
