@@ -20,6 +20,7 @@ import icalendar
 import pytest
 from aiosmtpd.controller import Controller
 from django.conf import settings
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection
 
 WAIT_SECONDS = 20  # the longest any single wait may take (PostgreSQL worker start-up included)
@@ -166,3 +167,10 @@ def workers(smtp_server, monkeypatch) -> Iterator[Workers]:
                 started.kill(process)
             # Captured by pytest and shown only when the test failed.
             print(started.logs())
+
+
+class RefusingBackend(BaseEmailBackend):
+    """An email backend whose mail server is down."""
+
+    def send_messages(self, email_messages):
+        raise ConnectionRefusedError(111, "Connection refused")
