@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from allauth.account.forms import SignupForm
+from allauth.account.forms import LoginForm, SignupForm
 from allauth.account.models import EmailAddress
 from allauth.account.utils import setup_user_email
 from allauth.core.exceptions import ImmediateHttpResponse
@@ -188,6 +188,14 @@ class DayForm(forms.Form):
     """The day shown to doctors and the front desk, or offered for a reschedule."""
 
     date = forms.DateField(label="Day", required=False, widget=DateInput())
+
+
+class ClinicLoginForm(LoginForm):
+    """allauth's sign-in, with a label that says what it takes."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["login"].label = "Username or email"
 
 
 class PatientSignupForm(SignupForm):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -143,7 +144,13 @@ def _book_step(request: HttpRequest, finder: SlotFinderForm, step: str, **extra:
     if step == "confirm":
         context["carried"] = {name: finder.data.get(name, "") for name in CARRIED_FIELDS}
         context["slot_value"] = f"{extra['doctor'].pk}@{extra['start'].isoformat()}"
-    return _render(request, BOOK_TEMPLATE, step, context)
+    response = _render(request, BOOK_TEMPLATE, step, context)
+    if step == "slots" and request.method == "POST":
+        # After a refused booking the address is the day's slots, not the slot that was refused.
+        carried = {name: finder.data.get(name, "") for name in CARRIED_FIELDS if finder.data.get(name)}
+        url = reverse("clinic:book")
+        response["HX-Replace-Url"] = f"{url}?{urlencode(carried)}" if carried else url
+    return response
 
 
 # --- /my/appointments/ ---------------------------------------------------------------

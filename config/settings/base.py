@@ -132,7 +132,7 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_PRESERVE_USERNAME_CASING = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 # Sign-up creates the patient profile too (clinic.accounts.patient_register).
-ACCOUNT_FORMS = {"signup": "clinic.forms.PatientSignupForm"}
+ACCOUNT_FORMS = {"login": "clinic.forms.ClinicLoginForm", "signup": "clinic.forms.PatientSignupForm"}
 # A new patient lands where they book.
 ACCOUNT_SIGNUP_REDIRECT_URL = "clinic:book"
 

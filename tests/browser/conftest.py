@@ -1,0 +1,140 @@
+"""Playwright against a live server, in Debian's chromium.
+
+Every page is checked for console errors, and every request must stay on
+127.0.0.1 (anything else is aborted and fails the test). Documents are served
+with a strict Content-Security-Policy added on the way, so an inline script or
+style would show up as a console error. A failing test leaves a screenshot in
+tests/browser/artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ARTIFACTS = Path(__file__).parent / "artifacts"
+STRICT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
+)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: CI must install it (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); CI runs these tests")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop running; the live server and the
+    # test's ORM calls are ordinary synchronous code all the same.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            yield chromium
+            chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+class Watch:
+    """What a browser context did wrong: console errors, page errors, requests leaving 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.console_errors: list[str] = []
+        self.outside_requests: list[str] = []
+        self.pages: list = []
+
+    def assert_clean(self) -> None:
+        assert self.outside_requests == []
+        assert self.console_errors == []
+
+
+@pytest.fixture
+def open_context(browser, live_server, request):
+    """`open_context(user=None)` → the first page of a new browser context (signed in as `user`).
+
+    When the test passes, every context must have stayed clean (see Watch)."""
+    contexts = []
+    watches: list[Watch] = []
+
+    # The live server listens on the loopback address; name it by its number, the only host allowed.
+    base_url = live_server.url.replace("://localhost", "://127.0.0.1")
+
+    def open_(user=None, *, width: int = 390, height: int = 844):
+        # A phone-sized screen: the pages must work there.
+        context = browser.new_context(base_url=base_url, viewport={"width": width, "height": height})
+        context.set_default_timeout(10_000)
+        watch = Watch()
+
+        def route(route):
+            url = route.request.url
+            if urlsplit(url).hostname != "127.0.0.1":
+                watch.outside_requests.append(url)
+                route.abort()
+                return
+            if route.request.resource_type != "document":
+                route.continue_()
+                return
+            response = route.fetch(max_redirects=0)
+            route.fulfill(response=response, headers={**response.headers, "content-security-policy": STRICT_CSP})
+
+        context.route("**/*", route)
+        context.on("page", lambda page: _watch_page(page, watch))
+        if user is not None:
+            client = Client()
+            client.force_login(user)
+            cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+            context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": base_url}])
+        page = context.new_page()
+        contexts.append(context)
+        watches.append(watch)
+        return page
+
+    yield open_
+
+    failed = getattr(request.node, "report_call", None) and request.node.report_call.failed
+    for number, context in enumerate(contexts):
+        if failed:
+            ARTIFACTS.mkdir(exist_ok=True)
+            for page_number, page in enumerate(context.pages):
+                page.screenshot(path=ARTIFACTS / f"{request.node.name}-{number}-{page_number}.png", full_page=True)
+        context.close()
+    if not failed:
+        for watch in watches:
+            watch.assert_clean()
+
+
+def _watch_page(page, watch: Watch) -> None:
+    watch.pages.append(page)
+    page.on("console", lambda message: message.type == "error" and watch.console_errors.append(message.text))
+    page.on("pageerror", lambda error: watch.console_errors.append(str(error)))
