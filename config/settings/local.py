@@ -6,8 +6,13 @@ from .base import VAR_DIR, env
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="local-development-key-not-for-production")
 
-# Each email the app sends lands as a file in var/mail/ (see README).
-vars().update(env.email_url("EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'}"))
+# Each email the app sends lands as a file in var/mail/ (see README), unless EMAIL_URL
+# says otherwise. Set directly: django-environ reads filemail:///abs/path as a relative path.
+if env("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(VAR_DIR / "mail")
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
