@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
+from allauth.account import app_settings as allauth_settings
 from allauth.account.forms import LoginForm, SignupForm
 from allauth.account.models import EmailAddress
 from allauth.account.utils import setup_user_email
@@ -219,8 +220,9 @@ class PatientSignupForm(SignupForm):
 
     def save(self, request: HttpRequest) -> User:
         data = self.cleaned_data
+        username = data["username"] if allauth_settings.PRESERVE_USERNAME_CASING else data["username"].lower()
         patient = accounts.patient_register(
-            username=data["username"],
+            username=username,
             email=data["email"],
             password=data["password1"],
             first_name=data.get("first_name", ""),

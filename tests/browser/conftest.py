@@ -48,7 +48,10 @@ def browser() -> Iterator:
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing: CI must install it (apt-get install chromium)")
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); CI runs these tests")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # Generous under a loaded CI machine; a passing run does not wait for it.
+    expect.set_options(timeout=10_000)
 
     # Playwright's sync API keeps an event loop running; the live server and the
     # test's ORM calls are ordinary synchronous code all the same.
