@@ -36,7 +36,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from clinic import access, accounts, booking, records
 from clinic.access import Role
-from clinic.models import WEEKDAY_NAMES, Appointment, Doctor, MedicalRecord, Patient, TimeOff, User
+from clinic.models import WEEKDAY_NAMES, Appointment, Doctor, EmailOutbox, MedicalRecord, Patient, TimeOff, User
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -886,3 +886,28 @@ class MedicalRecordAdmin(ServiceAdminMixin, ClinicHistoryAdmin):
     @admin.display(description="Notes")
     def short_notes(self, record: MedicalRecord) -> str:
         return Truncator(record.notes).chars(60)
+
+
+# --- Email outbox --------------------------------------------------------------------
+
+
+@admin.register(EmailOutbox)
+class EmailOutboxAdmin(RoleAccessMixin, admin.ModelAdmin):
+    """The patients' notices as the worker sees them: read only, for the clinic admin."""
+
+    reception_allowed = False
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_display = ("created_at", "kind", "status", "recipient", "appointment_id", "attempts", "sent_at")
+    list_filter = ("status", "kind")
+    search_fields = ("recipient",)
+    ordering = ("-id",)
+
+    def has_add_permission(self, request, *args) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

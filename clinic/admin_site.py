@@ -9,6 +9,8 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.urls import reverse
@@ -146,6 +148,19 @@ def _chart(visible, today: date) -> dict[str, Any]:
     return {"bars": bars, "peak": peak, "total": sum(bar.count for bar in bars)}
 
 
+class ClinicAutocompleteJsonView(AutocompleteJsonView):
+    """Autocomplete answers only for a form the user may fill in (no lookups from a records form for reception)."""
+
+    def process_request(self, request):
+        term, model_admin, source_field, to_field_name = super().process_request(request)
+        source_admin = self.admin_site._registry.get(source_field.model)
+        if source_admin is None or not (
+            source_admin.has_add_permission(request) or source_admin.has_change_permission(request)
+        ):
+            raise PermissionDenied
+        return term, model_admin, source_field, to_field_name
+
+
 class ClinicAdminSite(admin.AdminSite):
     site_title = "Clinic staff"
     index_title = "Today at the clinic"
@@ -154,6 +169,9 @@ class ClinicAdminSite(admin.AdminSite):
     @property
     def site_header(self) -> str:  # type: ignore[override]
         return f"{settings.CLINIC_NAME} — staff"
+
+    def autocomplete_view(self, request: HttpRequest):
+        return ClinicAutocompleteJsonView.as_view(admin_site=self)(request)
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):
         appointment_admin = self._registry.get(Appointment)

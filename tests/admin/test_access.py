@@ -69,7 +69,8 @@ PAGES = {
     "user add": (lambda c: _url("clinic_user_add"), (200, 200, 403)),
     "user change": (lambda c: _url("clinic_user_change", c.own_patient.user_id), (200, 200, 403)),
     "user history": (lambda c: _url("clinic_user_history", c.own_patient.user_id), (200, 200, 403)),
-    # The task queue: the clinic admin only.
+    # The email outbox and the task queue: the clinic admin only.
+    "email outbox": (lambda c: _url("clinic_emailoutbox_changelist"), (200, 403, 403)),
     "task queue failures": (lambda c: _url("django_q_failure_changelist"), (200, 403, 403)),
     "task queue successes": (lambda c: _url("django_q_success_changelist"), (200, 403, 403)),
     "task queue schedules": (lambda c: _url("django_q_schedule_changelist"), (200, 403, 403)),
@@ -151,3 +152,20 @@ def test_reception_cannot_grant_itself_superuser_rights(reception_client, recept
     page = reception_client.get(_url("clinic_user_change", reception.pk)).content.decode()
     assert 'name="is_superuser"' not in page
     assert 'name="groups"' not in page
+
+
+def test_a_doctors_patient_autocomplete_offers_only_their_patients(doctor_client, clinic):
+    response = doctor_client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "clinic", "model_name": "medicalrecord", "field_name": "patient", "term": ""},
+    )
+    assert response.status_code == 200
+    assert [int(row["id"]) for row in response.json()["results"]] == [clinic.own_patient.pk]
+
+
+def test_reception_cannot_autocomplete_from_medical_record_forms(reception_client, clinic):
+    response = reception_client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "clinic", "model_name": "medicalrecord", "field_name": "patient", "term": ""},
+    )
+    assert response.status_code == 403

@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from clinic.models import EmailOutbox
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -23,6 +24,10 @@ ROWS = {
         for a in factories.AppointmentFactory.build_batch(n)
     ],
     "clinic_user_changelist": lambda n: factories.UserFactory.create_batch(n),
+    "clinic_emailoutbox_changelist": lambda n: [
+        EmailOutbox.objects.create(appointment=a, kind="booked", sequence=0, recipient="p@example.test")
+        for a in factories.AppointmentFactory.create_batch(n)
+    ],
 }
 
 
