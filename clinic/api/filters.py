@@ -5,9 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 import django_filters
+from django import forms
 from django.utils import timezone
 
 from clinic.models import Appointment, Doctor, MedicalRecord
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A whole, positive id: anything else is a 400, never a database error."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
 
 
 class DoctorFilter(django_filters.FilterSet):
@@ -28,8 +40,8 @@ def _local_midnight(day, *, days_later: int = 0) -> datetime:
 
 
 class AppointmentFilter(django_filters.FilterSet):
-    doctor = django_filters.NumberFilter(field_name="doctor_id", help_text="Doctor id.")
-    patient = django_filters.NumberFilter(field_name="patient_id", help_text="Patient id.")
+    doctor = IdFilter(field_name="doctor_id", help_text="Doctor id.")
+    patient = IdFilter(field_name="patient_id", help_text="Patient id.")
     status = django_filters.ChoiceFilter(choices=Appointment.Status.choices)
     date_from = django_filters.DateFilter(
         method="filter_date_from", help_text="Appointments starting on or after this clinic-local day (YYYY-MM-DD)."
@@ -50,8 +62,8 @@ class AppointmentFilter(django_filters.FilterSet):
 
 
 class MedicalRecordFilter(django_filters.FilterSet):
-    patient = django_filters.NumberFilter(field_name="patient_id", help_text="Patient id.")
-    appointment = django_filters.NumberFilter(field_name="appointment_id", help_text="Appointment id.")
+    patient = IdFilter(field_name="patient_id", help_text="Patient id.")
+    appointment = IdFilter(field_name="appointment_id", help_text="Appointment id.")
 
     class Meta:
         model = MedicalRecord

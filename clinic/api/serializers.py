@@ -42,6 +42,21 @@ class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
         return self.selector(request.user)
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^\d{2}:\d{2}(:\d{2})?$",
+        "example": "09:00",
+        "description": "A time of day in the clinic's time zone, HH:MM.",
+    }
+)
+class ClockTimeField(serializers.TimeField):
+    """A wall-clock time of day in the clinic's zone: no offset, shown as HH:MM."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(format="%H:%M", **kwargs)
+
+
 # --- Patients ----------------------------------------------------------------------
 
 
@@ -101,6 +116,8 @@ class DoctorSerializer(serializers.ModelSerializer):
     email = serializers.EmailField(source="user.email", read_only=True)
     first_name = serializers.CharField(source="user.first_name", read_only=True)
     last_name = serializers.CharField(source="user.last_name", read_only=True)
+    available_from = ClockTimeField(read_only=True)
+    available_to = ClockTimeField(read_only=True)
     working_days = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=6), read_only=True)
 
     class Meta:
@@ -130,8 +147,8 @@ class DoctorWriteSerializer(serializers.Serializer):
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     specialization = serializers.CharField(max_length=100, required=False)
-    available_from = serializers.TimeField(required=False)
-    available_to = serializers.TimeField(required=False)
+    available_from = ClockTimeField(required=False)
+    available_to = ClockTimeField(required=False)
     slot_minutes = serializers.IntegerField(min_value=5, max_value=480, required=False)
     working_days = serializers.ListField(
         child=serializers.IntegerField(min_value=0, max_value=6), max_length=7, required=False

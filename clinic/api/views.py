@@ -62,6 +62,8 @@ class Conflict(APIException):
 
 class ClinicViewMixin:
     schema = ClinicAutoSchema()
+    # Any id segment reaches the view, so a malformed id is a JSON 404 rather than an HTML one.
+    lookup_value_regex = r"[^/]+"
 
 
 def _profile_changes(validated: dict, allowed: frozenset[str], current: dict) -> dict:
