@@ -182,6 +182,8 @@ class ClinicHistoryAdmin(RoleAccessMixin, SimpleHistoryAdmin):
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    # Per-choice counts of the filters would each scan the table.
+    show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
 
     def revert_disabled(self, request, obj=None) -> bool:
@@ -283,6 +285,7 @@ class UserAdmin(RoleAccessMixin, DjangoUserAdmin):
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_active")
     list_filter = ("is_staff", "is_superuser", "is_active")
 
@@ -583,6 +586,7 @@ class TimeOffAdmin(RoleAccessMixin, admin.ModelAdmin):
     doctor_actions = frozenset({"view", "add", "change", "delete"})
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     list_display = ("doctor", "starts_at", "ends_at", "reason")
     list_select_related = ("doctor__user",)
     autocomplete_fields = ("doctor",)
@@ -898,6 +902,7 @@ class EmailOutboxAdmin(RoleAccessMixin, admin.ModelAdmin):
     reception_allowed = False
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     list_display = ("created_at", "kind", "status", "recipient", "appointment_id", "attempts", "sent_at")
     list_filter = ("status", "kind")
     search_fields = ("recipient",)
