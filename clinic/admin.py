@@ -27,6 +27,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, Validatio
 from django.core.paginator import Paginator
 from django.db import connections, transaction
 from django.db.models import Model, QuerySet
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -274,6 +275,15 @@ class ServiceAdminMixin:
     def save_model(self, request, obj, form, change):
         saved = form.apply(obj)
         obj.__dict__.update(saved.__dict__)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as exc:
+            # A rule that held when the form was checked broke before the write (another
+            # booking took the slot meanwhile): the transaction is rolled back; say why.
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
 
 # --- Users ---------------------------------------------------------------------------

@@ -256,3 +256,26 @@ def test_pending_filter_link_of_the_dashboard_lists_pending_requests(admin_clien
         clinic.own_appointment.pk,
         clinic.other_appointment.pk,
     }
+
+
+def test_a_slot_taken_between_the_check_and_the_write_is_reported_and_writes_nothing(
+    reception_client, patient, doctor, next_monday_10, monkeypatch
+):
+    real_book = booking.appointment_book
+    calls = []
+
+    def taken_on_the_second_call(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 2:
+            real_book(**kwargs)  # written, then refused: the whole request rolls back
+            raise booking.SlotUnavailable(booking.SLOT_TAKEN, code="slot_taken")
+        return real_book(**kwargs)
+
+    monkeypatch.setattr(booking, "appointment_book", taken_on_the_second_call)
+    url = reverse("admin:clinic_appointment_add")
+    response = reception_client.post(url, _form_data(patient=patient, doctor=doctor, start=next_monday_10))
+    assert response.status_code == 302
+    assert response["Location"] == url
+    assert [m.message for m in get_messages(response.wsgi_request)] == [booking.SLOT_TAKEN]
+    assert not Appointment.objects.exists()
+    assert not EmailOutbox.objects.exists()
