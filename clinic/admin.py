@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.contrib.auth import get_permission_codename
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
@@ -271,6 +272,13 @@ class ServiceAdminMixin:
             shown = flatten_fieldsets(self.get_fieldsets(request, obj))
             attrs["shown_fields"] = tuple(name for name in shown if name not in readonly)
         return type(form.__name__, (form,), attrs)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if formfield is not None and isinstance(formfield.widget, RelatedFieldWidgetWrapper):
+            # No deleting a patient or doctor from inside another form.
+            formfield.widget.can_delete_related = False
+        return formfield
 
     def save_model(self, request, obj, form, change):
         saved = form.apply(obj)

@@ -279,3 +279,11 @@ def test_a_slot_taken_between_the_check_and_the_write_is_reported_and_writes_not
     assert [m.message for m in get_messages(response.wsgi_request)] == [booking.SLOT_TAKEN]
     assert not Appointment.objects.exists()
     assert not EmailOutbox.objects.exists()
+
+
+def test_the_appointment_form_offers_no_deleting_its_patient_or_doctor(admin_client_, clinic):
+    page = admin_client_.get(reverse("admin:clinic_appointment_change", args=[clinic.own_appointment.pk]))
+    html = page.content.decode()
+    assert 'id="change_id_patient"' in html
+    assert 'id="delete_id_patient"' not in html
+    assert 'id="delete_id_doctor"' not in html
