@@ -340,7 +340,8 @@ class EmailOutbox(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         SENT = "sent", "Sent"
-        # Out of date before it went out (a reminder for an appointment since moved or cancelled).
+        # Not sent on purpose: a reminder out of date (appointment since moved or cancelled),
+        # or a patient without an email address.
         SKIPPED = "skipped", "Skipped"
         FAILED = "failed", "Failed"
 

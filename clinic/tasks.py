@@ -148,6 +148,10 @@ def _claim(appointment_id: int, kind: str, sequence: int) -> tuple[EmailOutbox |
             outbox.status = Outbox.SKIPPED
             outbox.save(update_fields=["status"])
             return None, None, "reminder out of date (appointment moved or cancelled): skipped"
+        if not appointment.patient.user.email:
+            outbox.status, outbox.last_error = Outbox.SKIPPED, "The patient has no email address."
+            outbox.save(update_fields=["status", "last_error"])
+            return None, None, "the patient has no email address: skipped"
         if outbox.attempts >= settings.EMAIL_MAX_ATTEMPTS:
             outbox.status = Outbox.FAILED
             outbox.save(update_fields=["status"])

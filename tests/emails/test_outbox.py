@@ -197,3 +197,15 @@ def test_a_task_for_a_notice_that_was_never_queued_sends_nothing(book):
     assert never_queued == "no such email in the outbox: nothing to send"
     assert tasks.send_appointment_email(appointment.pk + 1000, "booked") == "appointment gone: nothing to send"
     assert len(mail.outbox) == 1
+
+
+def test_a_patient_without_an_email_address_is_skipped_not_retried(patient, book):
+    patient.user.email = ""
+    patient.user.save()
+
+    appointment = book()
+
+    outbox = EmailOutbox.objects.get(appointment=appointment)
+    assert (outbox.status, outbox.attempts) == (EmailOutbox.Status.SKIPPED, 0)
+    assert outbox.last_error == "The patient has no email address."
+    assert mail.outbox == []

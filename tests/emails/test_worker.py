@@ -99,7 +99,7 @@ def test_with_the_mail_server_down_booking_succeeds_at_once_and_the_email_arrive
         "/book-appointment/", {"doctor": doctor.pk, "appointment_time": next_monday_10.isoformat()}, format="json"
     )
     assert response.status_code == 201, response.content
-    assert time.monotonic() - started < 2  # the booking never waits on the mail server
+    assert time.monotonic() - started < 3  # the booking never waits on the mail server
     appointment = Appointment.objects.get(pk=response.json()["id"])
 
     def failed_once():
