@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from clinic import access
@@ -343,6 +343,20 @@ def _enforce_patient_cutoff(actor: User, appointment: Appointment, *, now: datet
         raise BookingError(PATIENT_CUTOFF.format(hours=settings.PATIENT_CHANGE_CUTOFF_HOURS), code="cutoff")
 
 
+def _lock_parties(appointment: Appointment) -> None:
+    """Lock the patient's row, then the doctor's, until the transaction ends.
+
+    Two writes for the same patient (or doctor) then queue here, always in this
+    order, instead of waiting on each other inside the two overlap constraints,
+    where PostgreSQL would break the cycle with a deadlock error. SQLite needs
+    none of this: its write transactions already run one at a time.
+    """
+    if not connection.features.has_select_for_update:
+        return
+    list(Patient.objects.select_for_update().filter(pk=appointment.patient_id).values_list("pk"))
+    list(Doctor.objects.select_for_update().filter(pk=appointment.doctor_id).values_list("pk"))
+
+
 def _save(appointment: Appointment, actor: User) -> None:
     """Validate and write; overlaps become SlotUnavailable whether Python or the database sees them first."""
     try:
@@ -354,6 +368,7 @@ def _save(appointment: Appointment, actor: User) -> None:
                     raise SlotUnavailable(error.message, code="slot_taken") from exc
         raise BookingError(exc.messages[0], code="invalid") from exc
     appointment._history_user = actor if getattr(actor, "is_authenticated", False) else None
+    _lock_parties(appointment)
     try:
         with transaction.atomic():
             appointment.save()
