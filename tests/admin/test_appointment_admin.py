@@ -287,3 +287,22 @@ def test_the_appointment_form_offers_no_deleting_its_patient_or_doctor(admin_cli
     assert 'id="change_id_patient"' in html
     assert 'id="delete_id_patient"' not in html
     assert 'id="delete_id_doctor"' not in html
+
+
+def test_appointments_are_found_by_patient_or_doctor(reception_client, next_monday_10):
+    wanted = factories.AppointmentFactory(
+        appointment_time=next_monday_10,
+        patient__user__first_name="Ada",
+        patient__user__last_name="Lovelace",
+        patient__insurance_number="INS-181500",
+        doctor__user__last_name="Babbage",
+    )
+    factories.AppointmentFactory.create_batch(3, appointment_time=next_monday_10)
+
+    def found(term):
+        response = reception_client.get(reverse(CHANGELIST), {"q": term})
+        return [a.pk for a in response.context["cl"].result_list]
+
+    for term in ("Lovelace", "ada love", "INS-181500", "babbage", wanted.patient.user.email):
+        assert found(term) == [wanted.pk], term
+    assert found("Nobody-By-This-Name") == []
