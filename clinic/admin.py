@@ -16,6 +16,7 @@ records for them.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -27,9 +28,10 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections, transaction
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Max, Min, Model, Q, QuerySet
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.http import urlencode
@@ -38,7 +40,17 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from clinic import access, accounts, booking, records
 from clinic.access import Role
-from clinic.models import WEEKDAY_NAMES, Appointment, Doctor, EmailOutbox, MedicalRecord, Patient, TimeOff, User
+from clinic.models import (
+    WEEKDAY_NAMES,
+    Appointment,
+    AppointmentQuerySet,
+    Doctor,
+    EmailOutbox,
+    MedicalRecord,
+    Patient,
+    TimeOff,
+    User,
+)
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -101,6 +113,36 @@ class EstimatedCountPaginator(Paginator):
         if isinstance(plan, str):
             plan = json.loads(plan)
         return int(plan[0]["Plan"]["Plan Rows"])
+
+
+class RangeDatesQuerySet(AppointmentQuerySet):
+    """The admin's appointment queryset: `datetimes()` for the date hierarchy from the first and
+    last appointment (two index lookups) instead of a DISTINCT over every row. Each year, month
+    or day between them is offered, including an empty one."""
+
+    def datetimes(self, field_name, kind, order="ASC", tzinfo=None, is_dst=None):
+        if kind not in ("year", "month", "day"):
+            return super().datetimes(field_name, kind, order, tzinfo)
+        bounds = self.aggregate(first=Min(field_name), last=Max(field_name))
+        if bounds["first"] is None:
+            return []
+        zone = tzinfo or timezone.get_current_timezone()
+        first, last = (timezone.localtime(bounds[end], zone) for end in ("first", "last"))
+        cursor = first.replace(hour=0, minute=0, second=0, microsecond=0)
+        if kind in ("year", "month"):
+            cursor = cursor.replace(day=1)
+        if kind == "year":
+            cursor = cursor.replace(month=1)
+        periods = []
+        while cursor <= last:
+            periods.append(cursor)
+            if kind == "day":
+                cursor = (cursor + timedelta(days=1)).replace(tzinfo=zone)
+            elif kind == "month":
+                cursor = cursor.replace(year=cursor.year + cursor.month // 12, month=cursor.month % 12 + 1)
+            else:
+                cursor = cursor.replace(year=cursor.year + 1)
+        return periods if order == "ASC" else periods[::-1]
 
 
 # --- Roles ---------------------------------------------------------------------------
@@ -728,11 +770,13 @@ class AppointmentAdmin(ServiceAdminMixin, ClinicHistoryAdmin):
 
     def get_queryset(self, request):
         # The changelist adds list_select_related only to a queryset without joins: add them here.
-        return (
+        queryset = (
             access.appointments_visible_to(request.user)
             .select_related(*self.list_select_related)
             .order_by(*self.get_ordering(request))
         )
+        queryset.__class__ = RangeDatesQuerySet
+        return queryset
 
     def allows_object(self, request, action, obj):
         if action == "view":

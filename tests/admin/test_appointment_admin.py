@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.messages import get_messages
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from clinic import booking
@@ -306,3 +308,19 @@ def test_appointments_are_found_by_patient_or_doctor(reception_client, next_mond
     for term in ("Lovelace", "ada love", "INS-181500", "babbage", wanted.patient.user.email):
         assert found(term) == [wanted.pk], term
     assert found("Nobody-By-This-Name") == []
+
+
+def test_the_date_hierarchy_is_built_from_the_first_and_last_appointment(admin_client_):
+    for year in (2030, 2032):
+        factories.AppointmentFactory(appointment_time=datetime(year, 5, 6, 10, tzinfo=UTC))
+    with CaptureQueriesContext(connection) as captured:
+        page = admin_client_.get(reverse(CHANGELIST)).content.decode()
+    for year in (2030, 2031, 2032):
+        assert f"appointment_time__year={year}" in page
+    assert not any("DISTINCT" in q["sql"] and "appointment" in q["sql"] for q in captured.captured_queries)
+
+    months = admin_client_.get(reverse(CHANGELIST), {"appointment_time__year": 2030}).content.decode()
+    assert "appointment_time__month=5" in months
+    days = admin_client_.get(reverse(CHANGELIST), {"appointment_time__year": 2030, "appointment_time__month": 5})
+    assert "appointment_time__day=6" in days.content.decode()
+    assert [a.appointment_time.year for a in days.context["cl"].result_list] == [2030]
