@@ -354,7 +354,8 @@ class UserAdmin(RoleAccessMixin, DjangoUserAdmin):
     def get_queryset(self, request):
         qs = super().get_queryset(request)
         if access.role_of(request.user) is not Role.ADMIN:
-            qs = qs.filter(is_superuser=False)
+            # The front desk manages the accounts of patients and doctors, not of staff.
+            qs = qs.filter(is_superuser=False, is_staff=False)
         return qs
 
     def get_readonly_fields(self, request, obj=None):

@@ -148,10 +148,15 @@ def test_anonymous_visitors_are_sent_to_the_admin_login(client, db):
     assert reverse("admin:login") in response["Location"]
 
 
-def test_reception_cannot_grant_itself_superuser_rights(reception_client, reception):
-    page = reception_client.get(_url("clinic_user_change", reception.pk)).content.decode()
+def test_reception_manages_patient_accounts_but_not_staff_accounts(reception_client, reception, clinic_admin, clinic):
+    page = reception_client.get(_url("clinic_user_change", clinic.own_patient.user_id)).content.decode()
+    assert 'name="username"' in page
     assert 'name="is_superuser"' not in page
+    assert 'name="is_staff"' not in page
     assert 'name="groups"' not in page
+    for staff in (reception, clinic_admin, clinic.doctor.user):
+        assert reception_client.get(_url("clinic_user_change", staff.pk)).status_code == 302
+        assert reception_client.get(_url("auth_user_password_change", staff.pk)).status_code == 404
 
 
 def test_a_doctors_patient_autocomplete_offers_only_their_patients(doctor_client, clinic):

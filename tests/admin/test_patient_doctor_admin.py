@@ -7,7 +7,7 @@ from datetime import time
 import pytest
 from django.urls import reverse
 
-from clinic.models import EMAIL_TAKEN, Doctor, Patient
+from clinic.models import EMAIL_TAKEN, Doctor, Patient, TimeOff
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -182,3 +182,20 @@ def _no_inlines() -> dict[str, str]:
             }
         )
     return data
+
+
+def test_a_doctor_records_time_off_for_themselves_only(doctor_client, staff_doctor, doctor):
+    url = reverse("admin:clinic_timeoff_add")
+    data = {
+        "starts_at_0": "2031-01-06",
+        "starts_at_1": "09:00:00",
+        "ends_at_0": "2031-01-10",
+        "ends_at_1": "17:00:00",
+        "reason": "Conference",
+    }
+    refused = doctor_client.post(url, {**data, "doctor": doctor.pk})
+    assert refused.status_code == 200
+    assert not TimeOff.objects.exists()
+    accepted = doctor_client.post(url, {**data, "doctor": staff_doctor.pk})
+    assert accepted.status_code == 302
+    assert TimeOff.objects.get().doctor == staff_doctor
