@@ -120,7 +120,7 @@ class RangeDatesQuerySet(AppointmentQuerySet):
     last appointment (two index lookups) instead of a DISTINCT over every row. Each year, month
     or day between them is offered, including an empty one."""
 
-    def datetimes(self, field_name, kind, order="ASC", tzinfo=None, is_dst=None):
+    def datetimes(self, field_name, kind, order="ASC", tzinfo=None):
         if kind not in ("year", "month", "day"):
             return super().datetimes(field_name, kind, order, tzinfo)
         bounds = self.aggregate(first=Min(field_name), last=Max(field_name))
@@ -137,7 +137,7 @@ class RangeDatesQuerySet(AppointmentQuerySet):
         while cursor <= last:
             periods.append(cursor)
             if kind == "day":
-                cursor = (cursor + timedelta(days=1)).replace(tzinfo=zone)
+                cursor += timedelta(days=1)  # wall-clock arithmetic: the next local midnight
             elif kind == "month":
                 cursor = cursor.replace(year=cursor.year + cursor.month // 12, month=cursor.month % 12 + 1)
             else:
