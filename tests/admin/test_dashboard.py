@@ -103,3 +103,13 @@ def test_index_without_appointment_access_shows_no_dashboard(db):
     assert response.status_code == 200
     assert response.context["show_dashboard"] is False
     assert "clinic-chart" not in response.content.decode()
+
+
+def test_days_are_the_clinics_local_days(clinic_admin, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    # 23:30 UTC on Monday is 00:30 on Tuesday in Berlin.
+    factories.AppointmentFactory(appointment_time=_at(23.5))
+    dashboard = dashboard_for(clinic_admin, now=NOW)
+    counts = {bar.day.isoformat(): bar.count for bar in dashboard["chart"]["bars"] if bar.count}
+    assert counts == {"2031-03-04": 1}
+    assert dashboard["schedule"] == []
