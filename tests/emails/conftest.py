@@ -26,10 +26,16 @@ from django.db import connection
 WAIT_SECONDS = 20  # the longest any single wait may take (PostgreSQL worker start-up included)
 
 
+_running: list[Workers] = []
+
+
 def wait_for(condition: Callable[[], object], *, what: str, timeout: float = WAIT_SECONDS) -> object:
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds,
+    or at once if a worker process started by the test has exited."""
     deadline = time.monotonic() + timeout
     while True:
+        for workers in _running:
+            workers.check_alive()
         result = condition()
         if result:
             return result
@@ -118,6 +124,7 @@ class Workers:
         self.smtp_port = smtp_port
         self.log_dir = log_dir
         self.processes: list[subprocess.Popen] = []
+        self.killed: set[int] = set()
         self.env_extra: dict[str, str] = {}
 
     def start(self) -> subprocess.Popen:
@@ -147,6 +154,12 @@ class Workers:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+        self.killed.add(process.pid)
+
+    def check_alive(self) -> None:
+        for process in self.processes:
+            if process.pid not in self.killed and process.poll() is not None:
+                raise AssertionError(f"the worker exited with status {process.returncode}:\n{self.logs()}")
 
     def logs(self) -> str:
         return "\n".join(path.read_text(errors="replace") for path in sorted(self.log_dir.glob("qcluster-*.log")))
@@ -160,9 +173,11 @@ def workers(smtp_server, monkeypatch) -> Iterator[Workers]:
     monkeypatch.setattr(Conf, "SYNC", False)
     with tempfile.TemporaryDirectory(prefix="clinic-qcluster-") as log_dir:
         started = Workers(smtp_server.port, Path(log_dir))
+        _running.append(started)
         try:
             yield started
         finally:
+            _running.remove(started)
             for process in started.processes:
                 started.kill(process)
             # Captured by pytest and shown only when the test failed.

@@ -1,7 +1,8 @@
 """Emails through a real `python manage.py qcluster` process and a real SMTP server on loopback.
 
 The worker opens the test database by name (a SQLite file, or PostgreSQL's test
-database), so these tests commit their writes (`transaction=True`).
+database), so these tests commit their writes (`transaction=True`). Every wait is
+bounded and fails at once, with the worker's log, should a worker process exit.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from clinic.models import Appointment, EmailOutbox
 from clinic.tasks import EMAIL_TASK
 from tests.emails.conftest import calendar_of, wait_for
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+# serialized_rollback: the rows migrations create (the Reception group, the schedule) are
+# restored first, whatever transactional test flushed the database before.
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 REDIS_URL = os.environ.get("CLINIC_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 
