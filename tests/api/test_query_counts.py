@@ -34,7 +34,7 @@ def test_staff_lists_run_a_constant_number_of_queries(many, reception, django_as
     client = client_for(reception)
     # 1. role: is the staff user in the Reception group?
     # 2. COUNT(*) of the visible rows, for the paginator
-    # 3. the page of rows, joined to their users (patients, doctors) or without joins (appointments)
+    # 3. the page of rows, with their users (patients, doctors) or patients and doctors (appointments) joined
     with django_assert_num_queries(3):
         response = client.get(f"/{resource}/", {"page_size": page_size})
     assert response.status_code == 200
