@@ -37,3 +37,17 @@ def test_an_unsupported_method_and_media_type_answer_json(patient):
     assert not_allowed.status_code == 405 and "detail" in not_allowed.json()
     unsupported = client.post("/book-appointment/", "<xml/>", content_type="application/xml")
     assert unsupported.status_code == 415 and "detail" in unsupported.json()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago"])
+def test_dates_at_the_ends_of_the_calendar_are_refused_or_empty_never_500(settings, patient, doctor, reception, zone):
+    settings.TIME_ZONE = zone
+    client = client_for(patient.user)
+    for when in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        response = client.post("/book-appointment/", {"doctor": doctor.pk, "appointment_time": when}, format="json")
+        assert response.status_code == 400 and "appointment_time" in response.json()
+    for day in ("0001-01-01", "9999-12-31"):
+        response = client.get(f"/doctors/{doctor.pk}/slots/", {"date": day})
+        assert response.status_code == 200 and response.json()["slots"] == []
+    for query in ({"date_from": "0001-01-01"}, {"date_to": "9999-12-31"}):
+        assert client_for(reception).get("/appointments/", query).status_code == 200
