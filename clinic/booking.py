@@ -120,6 +120,9 @@ def slots_free(*, doctor: Doctor, day: date, now: datetime | None = None) -> lis
     """The bookable starts of `doctor` on `day`: on the grid, inside the booking window,
     outside time off, and not overlapping a live appointment. Two queries."""
     window = BookingWindow.at(now)
+    # A day clearly outside the window has no slots (and may lie at the calendar's edge).
+    if not (window.earliest - timedelta(days=1)).date() <= day <= (window.latest + timedelta(days=1)).date():
+        return []
     starts = [s for s in grid_starts(doctor, day) if window.earliest <= s <= window.latest]
     if not starts:
         return []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied
@@ -191,3 +191,10 @@ def test_slots_follow_local_hours_after_clocks_fall_back(settings):
         datetime(2027, 10, 31, 8, 0, tzinfo=UTC),
         datetime(2027, 10, 31, 8, 30, tzinfo=UTC),
     ]
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])
+def test_days_at_the_ends_of_the_calendar_have_no_slots(settings, doctor, zone):
+    settings.TIME_ZONE = zone
+    assert booking.slots_free(doctor=doctor, day=date.min) == []
+    assert booking.slots_free(doctor=doctor, day=date.max) == []

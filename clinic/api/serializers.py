@@ -28,9 +28,9 @@ class ErrorSerializer(serializers.Serializer):
 
 @extend_schema_field(OpenApiTypes.INT)
 class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
-    """A primary key resolved against an `access` selector for the requesting user."""
+    """A primary key resolved against an `access` selector (named, looked up per request) for the user."""
 
-    def __init__(self, *, selector, model, **kwargs) -> None:
+    def __init__(self, *, selector: str, model, **kwargs) -> None:
         self.selector = selector
         self.model = model
         super().__init__(**kwargs)
@@ -39,7 +39,7 @@ class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
         request = self.context.get("request")
         if request is None:
             return self.model.objects.none()
-        return self.selector(request.user)
+        return getattr(access, self.selector)(request.user)
 
 
 @extend_schema_field(
@@ -193,11 +193,11 @@ class AppointmentSerializer(serializers.ModelSerializer):
 class AppointmentBookSerializer(serializers.Serializer):
     """A booking: `patient` is the signed-in patient unless staff name one."""
 
-    doctor = VisibleRelatedField(selector=access.doctors_visible_to, model=Doctor)
+    doctor = VisibleRelatedField(selector="doctors_visible_to", model=Doctor)
     appointment_time = serializers.DateTimeField()
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     patient = VisibleRelatedField(
-        selector=access.patients_visible_to,
+        selector="patients_visible_to",
         model=Patient,
         required=False,
         help_text="Required when staff book; a patient books for themselves.",
@@ -216,9 +216,9 @@ class AppointmentBookSerializer(serializers.Serializer):
 class AppointmentChangeSerializer(serializers.Serializer):
     """An edit: a new time or doctor reschedules, a new status confirms or cancels."""
 
-    doctor = VisibleRelatedField(selector=access.doctors_visible_to, model=Doctor)
+    doctor = VisibleRelatedField(selector="doctors_visible_to", model=Doctor)
     appointment_time = serializers.DateTimeField()
-    patient = VisibleRelatedField(selector=access.patients_visible_to, model=Patient, required=False)
+    patient = VisibleRelatedField(selector="patients_visible_to", model=Patient, required=False)
     status = serializers.ChoiceField(choices=Appointment.Status.choices, required=False)
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
@@ -240,10 +240,10 @@ class MedicalRecordSerializer(serializers.ModelSerializer):
 class MedicalRecordWriteSerializer(serializers.Serializer):
     """The author is always the signed-in user; the patient is the appointment's."""
 
-    appointment = VisibleRelatedField(selector=access.appointments_visible_to, model=Appointment)
+    appointment = VisibleRelatedField(selector="appointments_visible_to", model=Appointment)
     notes = serializers.CharField()
     patient = VisibleRelatedField(
-        selector=access.patients_visible_to,
+        selector="patients_visible_to",
         model=Patient,
         required=False,
         help_text="Optional; must be the appointment's patient.",
