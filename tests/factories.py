@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, time, timedelta
 
 import factory
+from django.apps import apps as django_apps
 from django.contrib.auth.models import Group
 
 from clinic.access import RECEPTION_GROUP
 from clinic.models import Appointment, Doctor, MedicalRecord, Patient, TimeOff, User
 
 PASSWORD = "a-Strong-pass-4-tests"
+
+
+def reception_group() -> Group:
+    """The "Reception" group of migration 0002, made again if a transactional test flushed it."""
+    group = Group.objects.filter(name=RECEPTION_GROUP).first()
+    if group is None:
+        migration = importlib.import_module("clinic.migrations.0002_record_patient_trigger_reception_group")
+        migration.create_reception_group(django_apps, None)
+        group = Group.objects.get(name=RECEPTION_GROUP)
+    return group
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -31,7 +43,7 @@ class ReceptionFactory(UserFactory):
     @factory.post_generation
     def reception_group(obj, create, extracted, **kwargs):
         if create:
-            obj.groups.add(Group.objects.get(name=RECEPTION_GROUP))
+            obj.groups.add(reception_group())
 
 
 class AdminFactory(UserFactory):

@@ -90,7 +90,8 @@ RECEPTION_VIEW_ONLY = {
 
 def create_reception_group(apps, schema_editor):
     app_config = apps.get_app_config("clinic")
-    app_config.models_module = True
+    if getattr(app_config, "models_module", None) is None:  # migration state: no models module yet
+        app_config.models_module = True
     create_permissions(app_config, apps=apps, verbosity=0)
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
