@@ -4,9 +4,9 @@ import os
 import tempfile
 
 from .base import *  # noqa: F403
-from .base import DATABASES, Q_CLUSTER
+from .base import DATABASES, Q_CLUSTER, STATIC_ROOT
 
-SECRET_KEY = "test-key-not-for-production"  # noqa: S105
+SECRET_KEY = "test-key-not-for-production-0123456789-abcdefghijklmnopqrstuvwxyz"  # noqa: S105
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -22,3 +22,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file rather than memory, so the `qcluster` process of the worker tests
     # (config/settings/worker_test.py) opens the same test database.
     DATABASES["default"]["TEST"] = {"NAME": os.path.join(tempfile.gettempdir(), f"test_clinic_{os.getpid()}.sqlite3")}
+
+# WhiteNoise looks for collected files at start-up; tests serve static files through the finders.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
