@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
 from clinic.api import views
@@ -21,6 +21,11 @@ urlpatterns = [
     path("api/token/refresh/", views.TokenRefreshView.as_view(), name="token-refresh"),
     path("api/token/blacklist/", views.TokenBlacklistView.as_view(), name="token-blacklist"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # Swagger UI loads its start-up script from `?script` rather than inline: it runs under the CSP.
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api:schema", template_name="api/swagger_ui.html"),
+        name="docs",
+    ),
     *router.urls,
 ]
