@@ -1,10 +1,11 @@
 """Playwright against a live server, in Debian's chromium.
 
-Every page is checked for console errors, and every request must stay on
-127.0.0.1 (anything else is aborted and fails the test). Documents are served
-with a strict Content-Security-Policy added on the way, so an inline script or
-style would show up as a console error. A failing test leaves a screenshot in
-tests/browser/artifacts/.
+Every page is checked for console errors and Content-Security-Policy violations
+(the `securitypolicyviolation` events of the page), and every request must stay
+on 127.0.0.1 (anything else is aborted and fails the test). The policy is the
+app's own header (django-csp, config/settings/base.py): every document must
+carry it, so an inline script or style, or an eval, fails the test. A failing
+test leaves a screenshot in tests/browser/artifacts/.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 ARTIFACTS = Path(__file__).parent / "artifacts"
-STRICT_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
-)
+# Reports each CSP violation of a page to the test (init scripts are not subject to the policy).
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolation(`${event.effectiveDirective} blocked ${event.blockedURI || "inline"} on ${event.documentURI}`);
+});
+"""
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -70,16 +73,22 @@ def browser() -> Iterator:
 
 
 class Watch:
-    """What a browser context did wrong: console errors, page errors, requests leaving 127.0.0.1."""
+    """What a browser context did wrong: console errors, page errors, CSP violations,
+    requests leaving 127.0.0.1, documents served without the Content-Security-Policy."""
 
     def __init__(self) -> None:
         self.console_errors: list[str] = []
+        self.csp_violations: list[str] = []
         self.outside_requests: list[str] = []
+        self.documents_without_csp: list[str] = []
+        self.documents: int = 0
         self.pages: list = []
 
     def assert_clean(self) -> None:
         assert self.outside_requests == []
+        assert self.csp_violations == []
         assert self.console_errors == []
+        assert self.documents_without_csp == []
 
 
 @pytest.fixture
@@ -98,6 +107,7 @@ def open_context(browser, live_server, request):
         context = browser.new_context(base_url=base_url, viewport={"width": width, "height": height})
         context.set_default_timeout(10_000)
         watch = Watch()
+        context.clinic_watch = watch  # a test that provokes a violation on purpose reads and clears it
 
         def route(route):
             url = route.request.url
@@ -105,13 +115,11 @@ def open_context(browser, live_server, request):
                 watch.outside_requests.append(url)
                 route.abort()
                 return
-            if route.request.resource_type != "document":
-                route.continue_()
-                return
-            response = route.fetch(max_redirects=0)
-            route.fulfill(response=response, headers={**response.headers, "content-security-policy": STRICT_CSP})
+            route.continue_()
 
         context.route("**/*", route)
+        context.expose_function("__cspViolation", lambda text: watch.csp_violations.append(text))
+        context.add_init_script(REPORT_VIOLATIONS)
         context.on("page", lambda page: _watch_page(page, watch))
         if user is not None:
             client = Client()
@@ -141,3 +149,14 @@ def _watch_page(page, watch: Watch) -> None:
     watch.pages.append(page)
     page.on("console", lambda message: message.type == "error" and watch.console_errors.append(message.text))
     page.on("pageerror", lambda error: watch.console_errors.append(str(error)))
+    page.on("response", lambda response: _check_document(response, watch))
+
+
+def _check_document(response, watch: Watch) -> None:
+    """Every HTML document the app serves carries its Content-Security-Policy."""
+    if response.request.resource_type != "document" or response.status in (301, 302, 303, 307, 308):
+        return
+    watch.documents += 1
+    policy = response.headers.get("content-security-policy", "")
+    if "script-src 'self'" not in policy or "object-src 'none'" not in policy:
+        watch.documents_without_csp.append(response.url)
