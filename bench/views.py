@@ -12,9 +12,9 @@ from __future__ import annotations
 from django.http import JsonResponse
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from clinic import access
+from clinic.api.authentication import ClinicJWTAuthentication
 from clinic.models import Appointment, Doctor, Patient, User
 
 PAGE = 50
@@ -48,7 +48,7 @@ DOCTOR_FIELDS = (
 
 def _user(request):
     try:
-        result = JWTAuthentication().authenticate(request)
+        result = ClinicJWTAuthentication().authenticate(request)
     except AuthenticationFailed:
         result = None
     return result[0] if result else None

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework.permissions import AllowAny
 
 from clinic.api.serializers import ErrorSerializer
+
+class ClinicJWTScheme(SimpleJWTScheme):
+    """Documents ClinicJWTAuthentication as the Bearer scheme it is."""
+
+    target_class = "clinic.api.authentication.ClinicJWTAuthentication"
+
 
 ERRORS = {
     "400": "Invalid input: `{field: [messages]}`, or `{detail, code}` when a booking rule refuses.",

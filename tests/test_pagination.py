@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from clinic.admin import EstimatedCountPaginator
+from clinic.pagination import EstimatedCountPaginator
 from clinic.models import Patient
 from tests import factories
 
