@@ -15,7 +15,6 @@ records for them.
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -26,13 +25,11 @@ from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.contrib.auth import get_permission_codename
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
-from django.core.paginator import Paginator
-from django.db import connections, transaction
-from django.db.models import Max, Min, Model, Q, QuerySet
+from django.db import transaction
+from django.db.models import Max, Min, Model, Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.text import Truncator
@@ -51,6 +48,7 @@ from clinic.models import (
     TimeOff,
     User,
 )
+from clinic.pagination import EstimatedCountPaginator
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -61,58 +59,6 @@ NOT_ALLOWED = booking.NOT_ALLOWED
 # An appointment search looks at the appointments of at most this many matching patients (and doctors).
 SEARCH_MATCHES = 500
 NEW_ACCOUNT_PASSWORD_HELP = "The new account needs a password."  # noqa: S105 (help text)
-
-
-# --- Counting at scale ---------------------------------------------------------------
-
-
-class EstimatedCountPaginator(Paginator):
-    """A paginator that never runs a full COUNT(*) over a large table on PostgreSQL.
-
-    An unfiltered list uses the planner's row count of the table (pg_class.reltuples);
-    a filtered one counts at most `exact_up_to` rows and, past that, takes the
-    planner's estimate of the filtered query. Small tables and other databases
-    get the exact count.
-    """
-
-    exact_up_to = 10_000
-
-    @cached_property
-    def count(self) -> int:
-        queryset = self.object_list
-        if not isinstance(queryset, QuerySet):
-            return super().count
-        connection = connections[queryset.db]
-        if connection.vendor != "postgresql":
-            return super().count
-        if not queryset.query.where:
-            estimate = self._table_estimate(queryset, connection)
-            if estimate > self.exact_up_to:
-                return estimate
-            return super().count
-        bounded = queryset.order_by()[: self.exact_up_to + 1].count()
-        if bounded <= self.exact_up_to:
-            return bounded
-        return max(self._plan_estimate(queryset, connection), bounded)
-
-    @staticmethod
-    def _table_estimate(queryset: QuerySet, connection) -> int:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", [queryset.model._meta.db_table]
-            )
-            row = cursor.fetchone()
-        return int(row[0]) if row and row[0] and row[0] > 0 else 0
-
-    @staticmethod
-    def _plan_estimate(queryset: QuerySet, connection) -> int:
-        sql, params = queryset.order_by().query.sql_with_params()
-        with connection.cursor() as cursor:
-            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-            plan = cursor.fetchone()[0]
-        if isinstance(plan, str):
-            plan = json.loads(plan)
-        return int(plan[0]["Plan"]["Plan Rows"])
 
 
 class RangeDatesQuerySet(AppointmentQuerySet):

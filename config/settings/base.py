@@ -208,7 +208,7 @@ PATIENT_CHANGE_CUTOFF_HOURS = env.int("PATIENT_CHANGE_CUTOFF_HOURS", default=24)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Bearer first, so a 401 carries `WWW-Authenticate: Bearer`.
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "clinic.api.authentication.ClinicJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
