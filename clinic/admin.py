@@ -18,9 +18,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
+from axes.admin import AccessLogAdmin as AxesAccessLogAdmin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.contrib.auth import get_permission_codename
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -30,12 +33,12 @@ from django.db.models import Max, Min, Model, Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.text import Truncator
 from simple_history.admin import SimpleHistoryAdmin
 
-from clinic import access, accounts, booking, records
+from clinic import access, accounts, audit, booking, records
 from clinic.access import Role
 from clinic.models import (
     WEEKDAY_NAMES,
@@ -45,6 +48,7 @@ from clinic.models import (
     EmailOutbox,
     MedicalRecord,
     Patient,
+    RecordAccess,
     TimeOff,
     User,
 )
@@ -186,6 +190,49 @@ class ClinicHistoryAdmin(RoleAccessMixin, SimpleHistoryAdmin):
         if request.method == "POST":
             raise PermissionDenied
         return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+class RecordReadsLogMixin:
+    """Logs every page that shows medical records (clinic.audit): a record's change page and
+    history, the records list, and the records inlines of a patient or an appointment."""
+
+    def _log_record_reads(self, request: HttpRequest, record_ids: list[int]) -> None:
+        audit.record_reads_log(
+            user=request.user, request=request, record_ids=record_ids, channel=RecordAccess.Channel.ADMIN
+        )
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        response = super().render_change_form(request, context, add, change, form_url, obj)
+        shown = [obj.pk] if isinstance(obj, MedicalRecord) and obj.pk is not None else []
+        for inline in context.get("inline_admin_formsets", ()):
+            if inline.formset.model is MedicalRecord:
+                # The inline's forms, built once: the page renders these same instances.
+                shown.extend(form.instance.pk for form in inline.formset.initial_forms)
+        if shown:
+            self._log_record_reads(request, shown)
+        return response
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        if self.model is MedicalRecord and changelist is not None:
+            self._log_record_reads(request, [record.pk for record in changelist.result_list])
+        return response
+
+    def history_view(self, request, object_id, extra_context=None):
+        response = super().history_view(request, object_id, extra_context)
+        self._log_history_read(request, object_id, response)
+        return response
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        response = super().history_form_view(request, object_id, version_id, extra_context)
+        self._log_history_read(request, object_id, response)
+        return response
+
+    def _log_history_read(self, request: HttpRequest, object_id: str, response) -> None:
+        # A record's history shows its notes, old and new.
+        if self.model is MedicalRecord and response.status_code == 200:
+            self._log_record_reads(request, [int(unquote(object_id))])
 
 
 # --- Forms that write through the services ------------------------------------------
@@ -436,7 +483,7 @@ class RecordOfPatientInline(admin.TabularInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(ServiceAdminMixin, ClinicHistoryAdmin):
+class PatientAdmin(RecordReadsLogMixin, ServiceAdminMixin, ClinicHistoryAdmin):
     form = PatientForm
     doctor_actions = frozenset({"view"})
     list_display = ("name", "username", "email", "phone", "insurance_number", "created_at")
@@ -690,7 +737,7 @@ class DoctorListFilter(admin.RelatedFieldListFilter):
 
 
 @admin.register(Appointment)
-class AppointmentAdmin(ServiceAdminMixin, ClinicHistoryAdmin):
+class AppointmentAdmin(RecordReadsLogMixin, ServiceAdminMixin, ClinicHistoryAdmin):
     form = AppointmentForm
     doctor_actions = frozenset({"view", "change"})
     list_display = ("appointment_time", "doctor", "patient", "status_badge", "short_reason")
@@ -874,7 +921,7 @@ class MedicalRecordForm(ServiceForm):
 
 
 @admin.register(MedicalRecord)
-class MedicalRecordAdmin(ServiceAdminMixin, ClinicHistoryAdmin):
+class MedicalRecordAdmin(RecordReadsLogMixin, ServiceAdminMixin, ClinicHistoryAdmin):
     """Medical records: never shown to reception. The author is whoever writes the record."""
 
     form = MedicalRecordForm
@@ -944,6 +991,98 @@ class EmailOutboxAdmin(RoleAccessMixin, admin.ModelAdmin):
     list_filter = ("status", "kind")
     search_fields = ("recipient",)
     ordering = ("-id",)
+
+    def has_add_permission(self, request, *args) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+# --- Record access log ---------------------------------------------------------------
+
+RECORD_IDS_SHOWN = 20
+
+
+@admin.register(RecordAccess)
+class RecordAccessAdmin(RoleAccessMixin, admin.ModelAdmin):
+    """Who was shown which medical records, when and through which request: read only, for
+    the clinic admin alone. Nobody can add, change or delete a row (the model refuses too)."""
+
+    reception_allowed = False
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    list_display = ("at", "username", "channel", "method", "path", "records", "ip_address")
+    list_filter = ("channel",)
+    search_fields = ("=username", "path")
+    ordering = ("-id",)
+    fields = ("at", "user", "username", "channel", "method", "path", "ip_address", "records")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, *args) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Records")
+    def records(self, row: RecordAccess) -> str:
+        if not row.record_ids:
+            return "none"
+        shown = row.record_ids[:RECORD_IDS_SHOWN]
+        links = format_html_join(
+            ", ",
+            '<a href="{}">#{}</a>',
+            ((reverse("admin:clinic_medicalrecord_change", args=[pk]), pk) for pk in shown),
+        )
+        more = len(row.record_ids) - len(shown)
+        return format_html("{} and {} more", links, more) if more else links
+
+
+# --- Login lockout (django-axes) -----------------------------------------------------
+
+# axes registers its own admins on the default site; these replace them, for the clinic admin only.
+for _axes_model in (AccessAttempt, AccessLog, AccessFailureLog):
+    if admin.site.is_registered(_axes_model):
+        admin.site.unregister(_axes_model)
+
+
+@admin.register(AccessAttempt)
+class LoginAttemptAdmin(RoleAccessMixin, AxesAccessAttemptAdmin):
+    """Failed logins per username and address. A username locked out from an address is
+    unlocked by deleting its rows (the "Unlock" action)."""
+
+    reception_allowed = False
+    actions = ["unlock", "cleanup_expired_attempts"]
+
+    def has_add_permission(self, request, *args) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Unlock the selected usernames and addresses", permissions=["delete"])
+    def unlock(self, request, queryset):
+        rows = list(queryset.values_list("username", "ip_address"))
+        queryset.delete()
+        pairs = sorted({f"{username or '?'} from {address or '?'}" for username, address in rows})
+        self.message_user(request, f"Unlocked: {'; '.join(pairs)}.", messages.SUCCESS)
+
+
+@admin.register(AccessLog)
+class LoginLogAdmin(RoleAccessMixin, AxesAccessLogAdmin):
+    """Successful sign-ins to the admin and the pages, read only."""
+
+    reception_allowed = False
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
 
     def has_add_permission(self, request, *args) -> bool:
         return False

@@ -12,11 +12,12 @@ from datetime import time
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import DEFAULT_DB_ALIAS, models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -30,6 +31,7 @@ ENDS_BEFORE_START = "An appointment must end after it starts."
 DOCTOR_OVERLAP = "The doctor already has an appointment at that time."
 PATIENT_OVERLAP = "The patient already has an appointment at that time."
 RECORD_PATIENT_MISMATCH = "The medical record's patient must be the patient of its appointment."
+RECORD_ACCESS_APPEND_ONLY = "The record access log is append-only: its rows cannot be changed or deleted."
 
 
 class ClinicUserManager(UserManager):
@@ -379,3 +381,66 @@ class EmailOutbox(models.Model):
         to = self.recipient or "the patient"
         what = f"{self.get_kind_display()} email (v{self.sequence})"
         return f"{what} for appointment #{self.appointment_id} to {to}: {self.get_status_display().lower()}"
+
+
+class RecordAccessQuerySet(models.QuerySet):
+    """No bulk change or removal of access-log rows either."""
+
+    def update(self, **kwargs):
+        raise PermissionDenied(RECORD_ACCESS_APPEND_ONLY)
+
+    def delete(self):
+        raise PermissionDenied(RECORD_ACCESS_APPEND_ONLY)
+
+    update.queryset_only = True  # type: ignore[attr-defined]
+    delete.queryset_only = True  # type: ignore[attr-defined]
+
+
+class RecordAccess(models.Model):
+    """One request that showed medical records: who, when, how, and which records.
+
+    Written by clinic.audit in one INSERT per request (the ids are a list in the row),
+    never changed or deleted. The reader is kept by id and name even after their
+    account is deleted: the link is not a database constraint and nothing cascades.
+    """
+
+    class Channel(models.TextChoices):
+        API = "api", "API"
+        ADMIN = "admin", "Staff admin"
+        PAGE = "page", "Pages"
+
+    user = models.ForeignKey(
+        User, on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+", db_index=False
+    )
+    username = models.CharField(max_length=150)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=2000)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    record_ids = models.JSONField(default=list)
+
+    objects = RecordAccessQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "record access"
+        verbose_name_plural = "record access log"
+        indexes = [models.Index(fields=["user", "at"], name="record_access_user_at_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(channel__in=["api", "admin", "page"]), name="record_access_channel_valid"
+            )
+        ]
+
+    def __str__(self) -> str:
+        count = len(self.record_ids)
+        return f"{self.username or 'anonymous'} read {count} record{'s' if count != 1 else ''} via {self.path}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise PermissionDenied(RECORD_ACCESS_APPEND_ONLY)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionDenied(RECORD_ACCESS_APPEND_ONLY)

@@ -14,11 +14,14 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from rest_framework import serializers
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
+
+from clinic import lockout
 
 LOGIN_AT_CLAIM = "login_at"
 LOGIN_EXPIRED = "This login has expired; sign in again."
@@ -47,13 +50,41 @@ class ClinicRefreshToken(RefreshToken):
             self.payload["exp"] = min(self.payload["exp"], cap)
 
 
+class LoginLockedOut(APIException):
+    """429: too many failed logins of this username from this address (clinic/lockout.py)."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "locked_out"
+
+    def __init__(self) -> None:
+        super().__init__(lockout.lockout_message())
+        # DRF's handler turns `wait` into a Retry-After header.
+        self.wait = lockout.cooloff_minutes() * 60
+
+
 class LoginSerializer(TokenObtainPairSerializer):
-    """`username`, `password` → `access` (5 minutes) and `refresh` (30 minutes idle, 12 hours at most)."""
+    """`username` (or the account's email), `password` → `access` (5 minutes) and `refresh`
+    (30 minutes idle, 12 hours at most). An unknown username, a wrong password and an
+    inactive account get the same 401; after 5 failures of one username from one
+    address, 429 for 15 minutes, whether the account exists or not."""
 
     token_class = ClinicRefreshToken
 
     access = serializers.CharField(read_only=True)
     refresh = serializers.CharField(read_only=True)
+
+    def validate(self, attrs: dict) -> dict:
+        request = self.context.get("request")
+        try:
+            data = super().validate(attrs)
+        except AuthenticationFailed:
+            # The lockout flags the request it saw refuse (or tip over) this login.
+            if request is not None and getattr(request, "axes_locked_out", False):
+                raise LoginLockedOut() from None
+            raise
+        if request is not None:
+            lockout.login_attempts_reset(request=request, user=self.user)
+        return data
 
 
 class RefreshSerializer(TokenRefreshSerializer):

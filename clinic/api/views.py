@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework_simplejwt import views as jwt_views
 
-from clinic import access, accounts, booking, records
+from clinic import access, accounts, audit, booking, records
 from clinic.api import filters, permissions, tokens
 from clinic.api.schema import ClinicAutoSchema
 from clinic.api.serializers import (
@@ -379,7 +379,8 @@ class BookAppointmentView(ClinicViewMixin, generics.GenericAPIView):
 )
 class MedicalRecordViewSet(ClinicViewMixin, viewsets.ModelViewSet):
     """Medical records: patients read their own, doctors read their patients' and write
-    them for their own appointments, the clinic admin does everything; reception gets 403."""
+    them for their own appointments, the clinic admin does everything; reception gets 403.
+    Every list and detail read is logged: who, when, which request, which record ids."""
 
     serializer_class = MedicalRecordSerializer
     permission_classes = [IsAuthenticated, permissions.MedicalRecordPermission]
@@ -388,6 +389,17 @@ class MedicalRecordViewSet(ClinicViewMixin, viewsets.ModelViewSet):
 
     def get_queryset(self):
         return access.medical_records_visible_to(self.request.user)
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        rows = response.data["results"] if isinstance(response.data, dict) else response.data
+        audit.record_reads_log(user=request.user, request=request, record_ids=[row["id"] for row in rows])
+        return response
+
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        audit.record_reads_log(user=request.user, request=request, record_ids=[response.data["id"]])
+        return response
 
     def create(self, request, *args, **kwargs):
         serializer = MedicalRecordWriteSerializer(data=request.data, context={"request": request})

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django_q",
     "simple_history",
     "csp",
+    "axes",
     "clinic.apps.ClinicConfig",
 ]
 
@@ -72,6 +73,8 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     # Cache-Control: no-store on responses with patient data; 15-minute idle staff sessions.
     "clinic.middleware.PrivateDataMiddleware",
+    # Last: turns a login refused by the lockout into the lockout page (clinic/lockout.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 TEMPLATES = [
@@ -138,6 +141,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # --- Authentication -----------------------------------------------------------
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses any login of a (username, address) pair that is locked out.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
@@ -164,6 +169,27 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 ACCOUNT_FORMS = {"login": "clinic.forms.ClinicLoginForm", "signup": "clinic.forms.PatientSignupForm"}
 # A new patient lands where they book.
 ACCOUNT_SIGNUP_REDIRECT_URL = "clinic:book"
+# Password reset answers alike for known and unknown addresses, and mails only known ones.
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
+# Failed sign-ins are counted by django-axes on every login path (below), not by allauth,
+# whose own counter would also block a whole address.
+ACCOUNT_RATE_LIMITS = {"login_failed": None}
+
+# django-axes: after AXES_FAILURE_LIMIT failed logins of one username from one address, that
+# pair is refused for the cool-off, on the admin, the sign-in page and /api/token/ alike.
+# Never by address alone: one attacker behind the clinic's address cannot lock everyone out.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Email and username of one account, in any case, count as one username.
+AXES_USERNAME_CALLABLE = "clinic.lockout.login_key"
+AXES_LOCKOUT_CALLABLE = "clinic.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "clinic.lockout.client_address"
+# Behind reverse proxies, how many of them append to X-Forwarded-For (0: none, the client is
+# REMOTE_ADDR). Set it exactly: a count too high lets a client choose its own address.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # --- Internationalisation and time --------------------------------------------
 
