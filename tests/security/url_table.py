@@ -1,0 +1,344 @@
+"""The authorization table: every URL pattern of the project, what each role gets there.
+
+`ROUTES` maps a regular expression over route patterns (as `project_routes()` spells them,
+e.g. `admin/clinic/patient/<path:object_id>/change/`) to a sample URL and the status each role
+gets: anonymous, patient, doctor (with staff access to the admin), reception, clinic admin.
+test_url_matrix.py fails when a pattern matches no entry, so a new endpoint cannot ship
+without a line here; test_get_is_safe.py requests every URL of the table again and checks
+that no GET writes.
+
+The admin's model pages come in families, one row per model (`ADMIN_MODELS`). A sample URL
+is built from `World`: patient P with an appointment A with doctor D, its record R, D's time
+off T, and one row of every other model the admin shows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from django.urls import URLPattern, URLResolver, get_resolver
+
+ROLES = ("anonymous", "patient", "doctor", "reception", "admin")
+
+
+def project_routes() -> Iterator[tuple[str, str | None]]:
+    """(route pattern, name) of every URL pattern of the project, admin, allauth and API included."""
+
+    def walk(patterns, prefix: str, namespace: str | None):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                inner = pattern.namespace
+                if inner:
+                    inner = f"{namespace}:{inner}" if namespace else inner
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern), inner or namespace)
+            else:
+                assert isinstance(pattern, URLPattern)
+                name = pattern.name and (f"{namespace}:{pattern.name}" if namespace else pattern.name)
+                yield prefix + str(pattern.pattern), name
+
+    yield from walk(get_resolver().url_patterns, "", None)
+
+
+@dataclass
+class Route:
+    """A family of route patterns: a sample URL, the method, and each role's status (ROLES order)."""
+
+    url: Callable  # World -> str
+    expected: tuple[int, int, int, int, int]
+    method: str = "GET"
+    data: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        assert len(self.expected) == len(ROLES)
+
+
+# Shorthands, in ROLES order.
+LOGIN = 302  # to a sign-in page
+ALL_OK = (200, 200, 200, 200, 200)
+SIGNED_IN = (LOGIN, 200, 200, 200, 200)
+API_SIGNED_IN = (401, 200, 200, 200, 200)
+ADMIN_ANON = (LOGIN, LOGIN)  # anonymous and patient (not staff): the admin's sign-in page
+
+
+def admin(doctor: int, reception: int, clinic_admin: int) -> tuple[int, int, int, int, int]:
+    return (*ADMIN_ANON, doctor, reception, clinic_admin)
+
+
+# Each admin model: (changelist, add, change, history, delete) for (doctor, reception, admin).
+# The sample object is the doctor's own where the model has an owner (patient P, doctor D,
+# appointment A, record R, time off T).
+ADMIN_MODELS: dict[str, tuple[tuple[int, int, int], ...]] = {
+    # Patients: a doctor reads their own patients; reception and the admin manage all.
+    "clinic/patient": ((200, 200, 200), (403, 200, 200), (200, 200, 200), (200, 200, 200), (403, 200, 200)),
+    # Doctors: a doctor edits their own profile; reception and the admin manage all.
+    "clinic/doctor": ((200, 200, 200), (403, 200, 200), (200, 200, 200), (200, 200, 200), (403, 200, 200)),
+    "clinic/appointment": ((200, 200, 200), (403, 200, 200), (200, 200, 200), (200, 200, 200), (403, 200, 200)),
+    # Medical records: never reception.
+    "clinic/medicalrecord": ((200, 403, 200), (200, 403, 200), (200, 403, 200), (200, 403, 200), (403, 403, 200)),
+    "clinic/timeoff": ((200, 200, 200), (200, 200, 200), (200, 200, 200), (200, 200, 200), (200, 200, 200)),
+    # Accounts: reception manages patients' and doctors' accounts.
+    "clinic/user": ((403, 200, 200), (403, 200, 200), (403, 200, 200), (403, 200, 200), (403, 200, 200)),
+    # Read-only logs and queues: the clinic admin only, and nobody adds or deletes.
+    "clinic/emailoutbox": ((403, 403, 200), (403, 403, 403), (403, 403, 200), (403, 403, 200), (403, 403, 403)),
+    "clinic/recordaccess": ((403, 403, 200), (403, 403, 403), (403, 403, 200), (403, 403, 200), (403, 403, 403)),
+    "django_q/schedule": ((403, 403, 200), (403, 403, 200), (403, 403, 200), (403, 403, 200), (403, 403, 200)),
+    "django_q/success": ((403, 403, 200), (403, 403, 403), (403, 403, 200), (403, 403, 200), (403, 403, 200)),
+    "django_q/failure": ((403, 403, 200), (403, 403, 403), (403, 403, 200), (403, 403, 200), (403, 403, 200)),
+    "django_q/ormq": ((403, 403, 200), (403, 403, 403), (403, 403, 200), (403, 403, 200), (403, 403, 200)),
+    "axes/accessattempt": ((403, 403, 200), (403, 403, 403), (403, 403, 200), (403, 403, 200), (403, 403, 200)),
+    "axes/accesslog": ((403, 403, 200), (403, 403, 403), (403, 403, 200), (403, 403, 200), (403, 403, 403)),
+    # Framework models: the clinic admin only.
+    "auth/group": ((403, 403, 200), (403, 403, 200), (403, 403, 200), (403, 403, 200), (403, 403, 200)),
+    # Issued tokens are a log: only blacklisting one changes anything.
+    "token_blacklist/outstandingtoken": (
+        (403, 403, 200),
+        (403, 403, 403),
+        (403, 403, 200),
+        (403, 403, 200),
+        (403, 403, 403),
+    ),
+    "token_blacklist/blacklistedtoken": (
+        (403, 403, 200),
+        (403, 403, 200),
+        (403, 403, 200),
+        (403, 403, 200),
+        (403, 403, 200),
+    ),
+    "account/emailaddress": ((403, 403, 200), (403, 403, 200), (403, 403, 200), (403, 403, 200), (403, 403, 200)),
+}
+# Models with django-simple-history's per-version page; reverting is disabled, so a version
+# is a read-only page for whoever may see the object's history.
+HISTORY_VERSIONS: dict[str, tuple[int, int, int]] = {
+    "clinic/patient": (200, 200, 200),
+    "clinic/doctor": (200, 200, 200),
+    "clinic/appointment": (200, 200, 200),
+    "clinic/medicalrecord": (200, 403, 200),
+}
+
+
+def _admin_model_routes() -> dict[str, Route]:
+    routes: dict[str, Route] = {}
+    for model, (changelist, add, change, history, delete) in ADMIN_MODELS.items():
+        base = re.escape(f"admin/{model}/")
+        routes[f"^{base}$"] = Route(lambda w, m=model: f"/admin/{m}/", admin(*changelist))
+        routes[f"^{base}add/$"] = Route(lambda w, m=model: f"/admin/{m}/add/", admin(*add))
+        for page, expected in (("change", change), ("history", history), ("delete", delete)):
+            routes[f"^{base}<path:object_id>/{page}/$"] = Route(
+                lambda w, m=model, p=page: f"/admin/{m}/{w.sample(m)}/{p}/", admin(*expected)
+            )
+        # The bare object URL redirects to its change page.
+        routes[f"^{base}<path:object_id>/$"] = Route(
+            lambda w, m=model: f"/admin/{m}/{w.sample(m)}/", admin(302, 302, 302)
+        )
+    for model, expected in HISTORY_VERSIONS.items():
+        routes[f"^{re.escape(f'admin/{model}/')}\\^\\(\\[\\^/\\]\\+\\)/history/"] = Route(
+            lambda w, m=model: f"/admin/{m}/{w.sample(m)}/history/{w.history_id(m)}/", admin(*expected)
+        )
+    return routes
+
+
+ROUTES: dict[str, Route] = {
+    # --- The staff admin -----------------------------------------------------------------
+    r"^admin/$": Route(lambda w: "/admin/", admin(200, 200, 200)),
+    # Signed-in people who are not staff see the sign-in form with a note; staff go to the index.
+    r"^admin/login/$": Route(lambda w: "/admin/login/", (200, 200, 302, 302, 302)),
+    # Signing out is a POST: staff get 405 for a GET, the others the sign-in page.
+    r"^admin/logout/$": Route(lambda w: "/admin/logout/", (LOGIN, LOGIN, 405, 405, 405)),
+    r"^admin/password_change/$": Route(lambda w: "/admin/password_change/", admin(200, 200, 200)),
+    r"^admin/password_change/done/$": Route(lambda w: "/admin/password_change/done/", admin(200, 200, 200)),
+    # Autocomplete answers for a field of a form the user may fill in, from what they may see
+    # (a doctor changes their own appointments: their own patients).
+    r"^admin/autocomplete/$": Route(
+        lambda w: "/admin/autocomplete/?app_label=clinic&model_name=appointment&field_name=patient&term=a",
+        admin(200, 200, 200),
+    ),
+    r"^admin/jsi18n/$": Route(lambda w: "/admin/jsi18n/", admin(200, 200, 200)),
+    # Patients have no page on the site: "view on site" finds nothing.
+    r"^admin/r/": Route(
+        lambda w: f"/admin/r/{w.content_type_id('clinic/patient')}/{w.patient.pk}/", admin(404, 404, 404)
+    ),
+    r"^admin/clinic/user/<id>/password/$": Route(
+        lambda w: f"/admin/clinic/user/{w.patient.user_id}/password/", admin(403, 200, 200)
+    ),
+    **_admin_model_routes(),
+    # An app's index: the apps the user has pages in.
+    r"^admin/\^\(\?P<app_label>": Route(lambda w: "/admin/clinic/", admin(200, 200, 200)),
+    r"^admin/\(\?P<url>\.\*\)\$$": Route(lambda w: "/admin/no-such-page/", admin(404, 404, 404)),
+    # --- Sign-in and accounts (django-allauth) ------------------------------------------------
+    # Signed-in people are sent on from the sign-in and sign-up pages.
+    r"^accounts/login/$": Route(lambda w: "/accounts/login/", (200, 302, 302, 302, 302)),
+    r"^accounts/signup/$": Route(lambda w: "/accounts/signup/", (200, 302, 302, 302, 302)),
+    r"^accounts/logout/$": Route(lambda w: "/accounts/logout/", (302, 200, 200, 200, 200)),
+    r"^accounts/inactive/$": Route(lambda w: "/accounts/inactive/", ALL_OK),
+    r"^accounts/reauthenticate/$": Route(lambda w: "/accounts/reauthenticate/", SIGNED_IN),
+    # Re-authentication by a code sent to a verified address (patient P has one; the others
+    # are sent to re-enter their password). Only a POST sends a code; without one sent,
+    # confirming sends everyone back.
+    r"^accounts/reauthenticate/code/$": Route(lambda w: "/accounts/reauthenticate/code/", (LOGIN, 200, 302, 302, 302)),
+    r"^accounts/reauthenticate/code/confirm/$": Route(
+        lambda w: "/accounts/reauthenticate/code/confirm/", (LOGIN, 302, 302, 302, 302)
+    ),
+    r"^accounts/login/code/confirm/$": Route(lambda w: "/accounts/login/code/confirm/", (302, 302, 302, 302, 302)),
+    r"^accounts/email/$": Route(lambda w: "/accounts/email/", SIGNED_IN),
+    r"^accounts/confirm-email/$": Route(lambda w: "/accounts/confirm-email/", ALL_OK),
+    r"^accounts/\^confirm-email/": Route(lambda w: "/accounts/confirm-email/no-such-key/", ALL_OK),
+    r"^accounts/password/change/$": Route(lambda w: "/accounts/password/change/", SIGNED_IN),
+    # Everyone has a password: setting one sends them to changing it.
+    r"^accounts/password/set/$": Route(lambda w: "/accounts/password/set/", (LOGIN, 302, 302, 302, 302)),
+    r"^accounts/password/reset/$": Route(lambda w: "/accounts/password/reset/", ALL_OK),
+    r"^accounts/password/reset/done/$": Route(lambda w: "/accounts/password/reset/done/", ALL_OK),
+    r"^accounts/password/reset/key/done/$": Route(lambda w: "/accounts/password/reset/key/done/", ALL_OK),
+    # A wrong key is a page saying so.
+    r"^accounts/\^password/reset/key/": Route(lambda w: "/accounts/password/reset/key/1-no-such-key/", ALL_OK),
+    # --- The JSON API ---------------------------------------------------------------------------
+    # Anyone may register or ask for tokens: an empty body is invalid input.
+    r"^registrations/$": Route(lambda w: "/registrations/", (400, 400, 400, 400, 400), "POST"),
+    r"^api/token/$": Route(lambda w: "/api/token/", (400, 400, 400, 400, 400), "POST"),
+    r"^api/token/refresh/$": Route(lambda w: "/api/token/refresh/", (400, 400, 400, 400, 400), "POST"),
+    r"^api/token/blacklist/$": Route(lambda w: "/api/token/blacklist/", (400, 400, 400, 400, 400), "POST"),
+    # Patients book for themselves and staff for patients; doctors do not book.
+    r"^book-appointment/$": Route(lambda w: "/book-appointment/", (401, 400, 403, 400, 400), "POST"),
+    r"^api/schema/$": Route(lambda w: "/api/schema/", ALL_OK),
+    r"^api/docs/$": Route(lambda w: "/api/docs/", ALL_OK),
+    r"^\^patients/\$$": Route(lambda w: "/patients/", API_SIGNED_IN),
+    r"^\^patients/\(\?P<pk>": Route(lambda w: f"/patients/{w.patient.pk}/", API_SIGNED_IN),
+    r"^\^doctors/\$$": Route(lambda w: "/doctors/", API_SIGNED_IN),
+    r"^\^doctors/\(\?P<pk>\[\^/\]\+\)/\$$": Route(lambda w: f"/doctors/{w.doctor.pk}/", API_SIGNED_IN),
+    r"^\^doctors/\(\?P<pk>\[\^/\]\+\)/slots/": Route(
+        lambda w: f"/doctors/{w.doctor.pk}/slots/?date={w.day.isoformat()}", API_SIGNED_IN
+    ),
+    r"^\^appointments/\$$": Route(lambda w: "/appointments/", API_SIGNED_IN),
+    r"^\^appointments/\(\?P<pk>": Route(lambda w: f"/appointments/{w.appointment.pk}/", API_SIGNED_IN),
+    # Reception never sees medical records.
+    r"^\^medical-records/\$$": Route(lambda w: "/medical-records/", (401, 200, 200, 403, 200)),
+    r"^\^medical-records/\(\?P<pk>": Route(lambda w: f"/medical-records/{w.record.pk}/", (401, 200, 200, 403, 200)),
+    # --- The booking pages -----------------------------------------------------------------------
+    # Home sends everyone on: to sign in, or to their appointments.
+    r"^$": Route(lambda w: "/", (302, 302, 302, 302, 302)),
+    # Doctors do not book: the page says so.
+    r"^book/$": Route(lambda w: "/book/", (LOGIN, 200, 403, 200, 200)),
+    r"^my/appointments/$": Route(lambda w: "/my/appointments/", SIGNED_IN),
+    r"^my/appointments/<int:pk>/$": Route(lambda w: f"/my/appointments/{w.appointment.pk}/", SIGNED_IN),
+}
+
+
+def route_for(pattern: str) -> list[str]:
+    """The keys of ROUTES matching a route pattern (exactly one is expected)."""
+    return [key for key in ROUTES if re.search(key, pattern)]
+
+
+# --- The sample world ------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    """One of each: patient P, staff doctor D, appointment A of P with D, record R, time off T."""
+
+    patient: object
+    doctor: object
+    appointment: object
+    record: object
+    time_off: object
+    reception: object
+    admin: object
+    samples: dict[str, object]
+
+    @property
+    def day(self):
+        return self.appointment.appointment_time.date()
+
+    def user(self, role: str):
+        return {
+            "anonymous": None,
+            "patient": self.patient.user,
+            "doctor": self.doctor.user,
+            "reception": self.reception,
+            "admin": self.admin,
+        }[role]
+
+    def sample(self, model: str):
+        """The id of the sample object of an admin model ("app/model")."""
+        if model not in self.samples:
+            from django.apps import apps
+
+            pk = apps.get_model(*model.split("/"))._default_manager.order_by("pk").values_list("pk", flat=True).first()
+            self.samples[model] = pk if pk is not None else 999999
+        return self.samples[model]
+
+    def history_id(self, model: str) -> int:
+        from django.apps import apps
+
+        history = apps.get_model(*model.split("/")).history
+        return history.filter(id=self.sample(model)).latest("history_date").history_id
+
+    def content_type_id(self, model: str) -> int:
+        from django.apps import apps
+        from django.contrib.contenttypes.models import ContentType
+
+        return ContentType.objects.get_for_model(apps.get_model(*model.split("/"))).pk
+
+
+def build_world(start) -> World:
+    """The sample objects, and a row of every other model the admin lists."""
+    from datetime import timedelta
+
+    from allauth.account.models import EmailAddress
+    from django.apps import apps
+    from django.utils import timezone
+    from django_q.models import OrmQ, Schedule, Task
+    from rest_framework.test import APIClient
+
+    from clinic.api.tokens import ClinicRefreshToken
+    from clinic.models import EmailOutbox
+    from tests import factories
+
+    doctor = factories.DoctorFactory(user__is_staff=True)
+    appointment = factories.AppointmentFactory(doctor=doctor, appointment_time=start)
+    record = factories.MedicalRecordFactory(appointment=appointment)
+    time_off = factories.TimeOffFactory(
+        doctor=doctor, starts_at=start + timedelta(days=3), ends_at=start + timedelta(days=4)
+    )
+    clinic_admin = factories.AdminFactory()
+    world = World(
+        patient=appointment.patient,
+        doctor=doctor,
+        appointment=appointment,
+        record=record,
+        time_off=time_off,
+        reception=factories.ReceptionFactory(),
+        admin=clinic_admin,
+        samples={
+            "clinic/patient": appointment.patient.pk,
+            "clinic/doctor": doctor.pk,
+            "clinic/appointment": appointment.pk,
+            "clinic/medicalrecord": record.pk,
+            "clinic/timeoff": time_off.pk,
+            "clinic/user": appointment.patient.user_id,
+            "auth/group": factories.reception_group().pk,
+        },
+    )
+    user = appointment.patient.user
+    EmailOutbox.objects.create(appointment=appointment, kind=EmailOutbox.Kind.BOOKED, sequence=0)
+    EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
+    ClinicRefreshToken.for_user(user)
+    ClinicRefreshToken.for_user(user).blacklist()
+    now = timezone.now()
+    Schedule.objects.create(name="Sample schedule", func="math.floor", args="1")
+    Task.objects.create(id="a" * 32, name="sample-success", func="math.floor", started=now, stopped=now, success=True)
+    Task.objects.create(id="b" * 32, name="sample-failure", func="math.floor", started=now, stopped=now, success=False)
+    OrmQ.objects.create(key="clinic", payload="sample")
+    if apps.is_installed("axes"):
+        from axes.models import AccessAttempt, AccessLog
+
+        seen = {"user_agent": "test", "ip_address": "127.0.0.1", "http_accept": "*/*", "path_info": "/api/token/"}
+        AccessAttempt.objects.create(
+            username="someone", get_data="", post_data="", failures_since_start=1, attempt_time=now, **seen
+        )
+        AccessLog.objects.create(username="someone", attempt_time=now, **seen)
+    # A read of a medical record, for the access log (where one is kept).
+    api = APIClient()
+    api.force_authenticate(clinic_admin)
+    api.get(f"/medical-records/{record.pk}/")
+    return world
