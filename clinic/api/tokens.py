@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.exceptions import APIException
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
@@ -77,7 +77,7 @@ class LoginSerializer(TokenObtainPairSerializer):
         request = self.context.get("request")
         try:
             data = super().validate(attrs)
-        except AuthenticationFailed:
+        except exceptions.AuthenticationFailed:
             # The lockout flags the request it saw refuse (or tip over) this login.
             if request is not None and getattr(request, "axes_locked_out", False):
                 raise LoginLockedOut() from None

@@ -144,7 +144,8 @@ AUTHENTICATION_BACKENDS = [
     # First: refuses any login of a (username, address) pair that is locked out.
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
+    # allauth's (username or email), hashing once per login whether the account exists or not.
+    "clinic.authentication.ClinicAuthenticationBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -243,6 +244,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "clinic.api.exceptions.exception_handler",
+    # Throttles count per client address: REMOTE_ADDR, or the one the trusted proxies saw
+    # (without it, DRF would take a client-sent X-Forwarded-For at its word).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_THROTTLE_RATES": {
         "registrations": env("THROTTLE_REGISTRATIONS", default="20/hour"),
         "tokens": env("THROTTLE_TOKENS", default="60/hour"),
