@@ -13,10 +13,10 @@ from django.utils.functional import cached_property
 class EstimatedCountPaginator(Paginator):
     """A paginator that never runs a full COUNT(*) over a large table on PostgreSQL.
 
-    An unfiltered list uses the planner's row count of the table (pg_class.reltuples);
-    a filtered one counts at most `exact_up_to` rows and, past that, takes the
-    planner's estimate of the filtered query. Small tables and other databases
-    get the exact count.
+    It counts at most `exact_up_to` rows (one query, whatever the table's size).
+    Past that, on PostgreSQL, an unfiltered list takes the table's row count from
+    the planner's statistics (pg_class.reltuples) and a filtered one the planner's
+    estimate of the query; other databases count exactly.
     """
 
     exact_up_to = 10_000
@@ -26,17 +26,14 @@ class EstimatedCountPaginator(Paginator):
         queryset = self.object_list
         if not isinstance(queryset, QuerySet):
             return super().count
+        bounded = queryset.order_by()[: self.exact_up_to + 1].count()
+        if bounded <= self.exact_up_to:
+            return bounded
         connection = connections[queryset.db]
         if connection.vendor != "postgresql":
             return super().count
         if not queryset.query.where:
-            estimate = self._table_estimate(queryset, connection)
-            if estimate > self.exact_up_to:
-                return estimate
-            return super().count
-        bounded = queryset.order_by()[: self.exact_up_to + 1].count()
-        if bounded <= self.exact_up_to:
-            return bounded
+            return max(self._table_estimate(queryset, connection), bounded)
         return max(self._plan_estimate(queryset, connection), bounded)
 
     @staticmethod

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+import time_machine
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from tests.factories import PatientFactory, ReceptionFactory
 
@@ -29,3 +34,20 @@ def test_patient_sessions_keep_the_default_length(client):
     client.force_login(PatientFactory().user)
     client.get("/admin/login/")
     assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE
+
+
+def _session_writes(client, url):
+    with CaptureQueriesContext(connection) as captured:
+        client.get(url)
+    return [q["sql"] for q in captured.captured_queries if "django_session" in q["sql"] and "UPDATE" in q["sql"]]
+
+
+def test_the_idle_window_slides_at_most_once_a_minute(client):
+    with time_machine.travel(datetime(2030, 1, 7, 9, 0, tzinfo=UTC), tick=False):
+        client.force_login(ReceptionFactory())
+        client.get("/admin/")  # renews
+        assert _session_writes(client, "/admin/") == []
+    with time_machine.travel(datetime(2030, 1, 7, 9, 1, 1, tzinfo=UTC), tick=False):
+        assert len(_session_writes(client, "/admin/")) == 1
+        expiry = client.session.get_expiry_date()
+    assert expiry == datetime(2030, 1, 7, 9, 16, 1, tzinfo=UTC)

@@ -10,6 +10,7 @@ from rest_framework.permissions import AllowAny
 
 from clinic.api.serializers import ErrorSerializer
 
+
 class ClinicJWTScheme(SimpleJWTScheme):
     """Documents ClinicJWTAuthentication as the Bearer scheme it is."""
 

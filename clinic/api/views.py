@@ -22,6 +22,7 @@ from rest_framework_simplejwt import views as jwt_views
 
 from clinic import access, accounts, audit, booking, records
 from clinic.api import filters, permissions, tokens
+from clinic.api.rows import ValuesListMixin
 from clinic.api.schema import ClinicAutoSchema
 from clinic.api.serializers import (
     FIELD_NOT_WRITABLE,
@@ -140,7 +141,7 @@ class TokenBlacklistView(_TokenView, jwt_views.TokenBlacklistView):
     update=extend_schema(request=PatientWriteSerializer, responses={200: PatientSerializer}),
     partial_update=extend_schema(request=PatientWriteSerializer, responses={200: PatientSerializer}),
 )
-class PatientViewSet(ClinicViewMixin, viewsets.ModelViewSet):
+class PatientViewSet(ClinicViewMixin, ValuesListMixin, viewsets.ModelViewSet):
     """Patients: a patient sees and edits their own contact details, a doctor reads the
     patients they have appointments with, reception and the clinic admin manage all."""
 
@@ -149,7 +150,7 @@ class PatientViewSet(ClinicViewMixin, viewsets.ModelViewSet):
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
-        return access.patients_visible_to(self.request.user)
+        return access.patients_visible_to(self.request.user).order_by("id")
 
     def create(self, request, *args, **kwargs):
         serializer = PatientCreateSerializer(data=request.data)
@@ -185,7 +186,7 @@ class PatientViewSet(ClinicViewMixin, viewsets.ModelViewSet):
     update=extend_schema(request=DoctorWriteSerializer, responses={200: DoctorSerializer}),
     partial_update=extend_schema(request=DoctorWriteSerializer, responses={200: DoctorSerializer}),
 )
-class DoctorViewSet(ClinicViewMixin, viewsets.ModelViewSet):
+class DoctorViewSet(ClinicViewMixin, ValuesListMixin, viewsets.ModelViewSet):
     """Doctors: every signed-in user reads them; a doctor edits their own profile and
     hours; reception and the clinic admin manage all."""
 
@@ -195,7 +196,7 @@ class DoctorViewSet(ClinicViewMixin, viewsets.ModelViewSet):
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
-        return access.doctors_visible_to(self.request.user)
+        return access.doctors_visible_to(self.request.user).order_by("id")
 
     def create(self, request, *args, **kwargs):
         serializer = DoctorCreateSerializer(data=request.data)
@@ -312,7 +313,7 @@ def _idempotent_replay(user, key: str) -> Response | None:
     update=extend_schema(request=AppointmentChangeSerializer, responses={200: AppointmentSerializer}),
     partial_update=extend_schema(request=AppointmentChangeSerializer, responses={200: AppointmentSerializer}),
 )
-class AppointmentViewSet(ClinicViewMixin, viewsets.ModelViewSet):
+class AppointmentViewSet(ClinicViewMixin, ValuesListMixin, viewsets.ModelViewSet):
     """Appointments. Patients book, reschedule and cancel their own (not within the
     change cut-off); doctors confirm and cancel theirs; reception and the clinic admin
     do everything. A new `appointment_time` or `doctor` reschedules, a new `status`
@@ -377,7 +378,7 @@ class BookAppointmentView(ClinicViewMixin, generics.GenericAPIView):
     update=extend_schema(request=MedicalRecordWriteSerializer, responses={200: MedicalRecordSerializer}),
     partial_update=extend_schema(request=MedicalRecordWriteSerializer, responses={200: MedicalRecordSerializer}),
 )
-class MedicalRecordViewSet(ClinicViewMixin, viewsets.ModelViewSet):
+class MedicalRecordViewSet(ClinicViewMixin, ValuesListMixin, viewsets.ModelViewSet):
     """Medical records: patients read their own, doctors read their patients' and write
     them for their own appointments, the clinic admin does everything; reception gets 403.
     Every list and detail read is logged: who, when, which request, which record ids."""
@@ -388,7 +389,7 @@ class MedicalRecordViewSet(ClinicViewMixin, viewsets.ModelViewSet):
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
-        return access.medical_records_visible_to(self.request.user)
+        return access.medical_records_visible_to(self.request.user).order_by("-id")
 
     def list(self, request, *args, **kwargs):
         response = super().list(request, *args, **kwargs)
