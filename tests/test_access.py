@@ -54,10 +54,17 @@ def test_an_inactive_user_has_no_role():
 
 def test_users_fetched_with_roles_need_no_further_query(django_assert_num_queries):
     doctor = DoctorFactory()
-    with django_assert_num_queries(1):  # the user with its role flags
-        user = access.users_with_roles().get(pk=doctor.user_id)
-        assert access.role_of(user) is Role.DOCTOR
-        assert access._doctor_id(user) == doctor.pk
+    patient = PatientFactory()
+    reception = ReceptionFactory()
+    with django_assert_num_queries(3):  # each user with its role flags, one query each
+        as_doctor = access.user_with_role(doctor.user_id)
+        as_patient = access.user_with_role(patient.user_id)
+        as_reception = access.user_with_role(reception.pk)
+        assert (access.role_of(as_doctor), access._doctor_id(as_doctor)) == (Role.DOCTOR, doctor.pk)
+        assert (access.role_of(as_patient), access._patient_id(as_patient)) == (Role.PATIENT, patient.pk)
+        assert access.role_of(as_reception) is Role.RECEPTION
+        assert as_doctor.username == doctor.user.username
+    assert access.user_with_role(10**9) is None
 
 
 def test_selectors_scope_rows_to_each_role():

@@ -11,7 +11,7 @@ from clinic import access
 
 
 class ClinicJWTAuthentication(JWTAuthentication):
-    """simplejwt's JWTAuthentication, with the user fetched by `access.users_with_roles()`:
+    """simplejwt's JWTAuthentication, with the user fetched by `access.user_with_role()`:
     the role and profile ids come in the same query, so `access` needs no further one."""
 
     def get_user(self, validated_token):
@@ -19,7 +19,7 @@ class ClinicJWTAuthentication(JWTAuthentication):
             user_id = validated_token[api_settings.USER_ID_CLAIM]
         except KeyError as exc:
             raise InvalidToken(_("Token contained no recognizable user identification")) from exc
-        user = access.users_with_roles().filter(**{api_settings.USER_ID_FIELD: user_id}).first()
+        user = access.user_with_role(user_id)
         if user is None:
             raise AuthenticationFailed(_("User not found"), code="user_not_found")
         if api_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
