@@ -143,7 +143,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 AUTHENTICATION_BACKENDS = [
     # First: refuses any login of a (username, address) pair that is locked out.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's username and password (the admin's login); loads users with their role.
+    "clinic.authentication.ClinicModelBackend",
     # allauth's (username or email), hashing once per login whether the account exists or not.
     "clinic.authentication.ClinicAuthenticationBackend",
 ]

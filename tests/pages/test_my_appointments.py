@@ -44,8 +44,8 @@ def test_patient_list_runs_a_constant_number_of_queries(patient, gp, slot, djang
     for hour in (9, 10, 11, 12):
         factories.AppointmentFactory(patient=patient, doctor=gp, appointment_time=slot.replace(hour=hour))
     client = signed_in(patient.user)
-    # session, user, role flags, upcoming (with patient, doctor and their users), past
-    with django_assert_num_queries(5):
+    # session, user with role flags, upcoming (with patient, doctor and their users), past
+    with django_assert_num_queries(4):
         client.get("/my/appointments/")
 
 
