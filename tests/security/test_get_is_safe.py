@@ -4,7 +4,7 @@ Two writes are allowed, each the request's own bookkeeping rather than a change 
 data, and each matched narrowly by table and statement:
 
 - the session row (`django_session`): a staff user's session slides its 15-minute idle
-  expiry on every request (clinic/middleware.py), which saves the session;
+  expiry (clinic/middleware.py, at most once a minute), which saves the session;
 - an INSERT into the medical-record access log (`clinic_recordaccess`): reading a record is
   what that log records, and it is append-only;
 - on allauth's e-mail page (`/accounts/email/`) only, an INSERT into `account_emailaddress`:
