@@ -13,10 +13,11 @@ from django.utils.functional import cached_property
 class EstimatedCountPaginator(Paginator):
     """A paginator that never runs a full COUNT(*) over a large table on PostgreSQL.
 
-    It counts at most `exact_up_to` rows (one query, whatever the table's size).
-    Past that, on PostgreSQL, an unfiltered list takes the table's row count from
-    the planner's statistics (pg_class.reltuples) and a filtered one the planner's
-    estimate of the query; other databases count exactly.
+    Always one query for a small result. It counts at most `exact_up_to` rows;
+    past that, on PostgreSQL, it takes the planner's estimate of the query
+    (other databases count exactly). An unfiltered list on PostgreSQL reads the
+    table's row count from the planner's statistics (pg_class.reltuples) in the
+    same query, and counts the rows only when the table is small.
     """
 
     exact_up_to = 10_000
@@ -26,24 +27,33 @@ class EstimatedCountPaginator(Paginator):
         queryset = self.object_list
         if not isinstance(queryset, QuerySet):
             return super().count
-        bounded = queryset.order_by()[: self.exact_up_to + 1].count()
+        connection = connections[queryset.db]
+        postgres = connection.vendor == "postgresql"
+        bounded_qs = queryset.order_by().values("pk")[: self.exact_up_to + 1]
+        if postgres and not queryset.query.where:
+            bounded = self._table_count_or_estimate(bounded_qs, connection)
+            if bounded != self.exact_up_to + 1:  # the exact count, or the table's estimated size
+                return bounded
+        else:
+            bounded = bounded_qs.count()
         if bounded <= self.exact_up_to:
             return bounded
-        connection = connections[queryset.db]
-        if connection.vendor != "postgresql":
+        if not postgres:
             return super().count
-        if not queryset.query.where:
-            return max(self._table_estimate(queryset, connection), bounded)
         return max(self._plan_estimate(queryset, connection), bounded)
 
-    @staticmethod
-    def _table_estimate(queryset: QuerySet, connection) -> int:
+    def _table_count_or_estimate(self, bounded_qs: QuerySet, connection) -> int:
+        """The table's estimated size when it is big; else the bounded count (the planner runs
+        the count's sub-plan only in that branch)."""
+        sql, params = bounded_qs.query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", [queryset.model._meta.db_table]
+                "SELECT CASE WHEN c.reltuples > %s THEN c.reltuples::bigint "  # noqa: S608 (sql from the ORM)
+                f"ELSE (SELECT COUNT(*) FROM ({sql}) AS bounded) END "
+                "FROM pg_class c WHERE c.oid = to_regclass(%s)",
+                [self.exact_up_to, *params, bounded_qs.model._meta.db_table],
             )
-            row = cursor.fetchone()
-        return int(row[0]) if row and row[0] and row[0] > 0 else 0
+            return int(cursor.fetchone()[0])
 
     @staticmethod
     def _plan_estimate(queryset: QuerySet, connection) -> int:
