@@ -160,6 +160,7 @@ for b in bodies:
 print(json.dumps({
     "doctor": doctor.id, "patient": patient.id, "appointment": appointment.id, "record": record.id,
     "slot_date": day.isoformat(), "tokens": tokens, "session": session(admin),
+    "patient_session": session(patient.user), "specialization": doctor.specialization,
     "reception_session": session(reception), "bookings": bodies[:20000],
 }))
 """
@@ -190,6 +191,11 @@ def endpoints(fx: dict) -> list[dict]:
          "token": t["patient"]},
         {"name": "medical records list", "kind": "list", "path": f"/medical-records/?{page}", "token": t["admin"]},
         {"name": "medical record detail", "kind": "detail", "path": f"/medical-records/{r}/", "token": t["admin"]},
+        {"name": "htmx: free slots fragment (/book/)", "kind": "page", "hx": True,
+         "path": f"/book/?specialization={fx['specialization'].replace(' ', '+')}&date={fx['slot_date']}",
+         "cookie": f"sessionid={fx['patient_session']}"},
+        {"name": "htmx: my appointments fragment", "kind": "page", "hx": True, "path": "/my/appointments/",
+         "cookie": f"sessionid={fx['patient_session']}"},
         {"name": "admin appointments changelist", "kind": "admin", "path": "/admin/clinic/appointment/",
          "cookie": f"sessionid={fx['session']}"},
         {"name": "admin appointments, filtered", "kind": "admin",
@@ -204,8 +210,10 @@ def endpoints(fx: dict) -> list[dict]:
     ]  # fmt: skip
 
 
-def probe(path: str, token: str | None = None, cookie: str | None = None) -> tuple[int, int | None]:
+def probe(path: str, token: str | None = None, cookie: str | None = None, hx: bool = False) -> tuple[int, int | None]:
     request = urllib.request.Request(BASE + path)
+    if hx:
+        request.add_header("HX-Request", "true")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     if cookie:
@@ -217,8 +225,16 @@ def probe(path: str, token: str | None = None, cookie: str | None = None) -> tup
         return error.code, int(error.headers.get("X-Queries", "-1"))
 
 
-def wrk(path: str, *, duration: int, connections: int, token=None, cookie=None, bodies=None, delay_ms=0) -> dict:
-    env = {**os.environ, "BENCH_TOKEN": token or "", "BENCH_COOKIE": cookie or "", "BENCH_DELAY_MS": str(delay_ms)}
+def wrk(
+    path: str, *, duration: int, connections: int, token=None, cookie=None, bodies=None, delay_ms=0, hx=False
+) -> dict:
+    env = {
+        **os.environ,
+        "BENCH_TOKEN": token or "",
+        "BENCH_COOKIE": cookie or "",
+        "BENCH_DELAY_MS": str(delay_ms),
+        "BENCH_HX": "1" if hx else "0",
+    }
     if bodies:
         env["BENCH_BODIES"] = str(bodies)
     threads = 1 if bodies else min(2, connections)
@@ -249,7 +265,7 @@ def run_profile(name: str, args) -> dict:
     results: dict = {"profile": name, "sizes": PROFILES[name], "workers": server.workers, "endpoints": []}
     try:
         for ep in endpoints(fx):
-            status, queries = probe(ep["path"], ep.get("token"), ep.get("cookie"))
+            status, queries = probe(ep["path"], ep.get("token"), ep.get("cookie"), ep.get("hx", False))
             row = {"name": ep["name"], "kind": ep["kind"], "path": ep["path"], "status": status, "queries": queries}
             if status != 200:
                 log(f"{ep['name']}: HTTP {status}, skipped")
@@ -263,9 +279,12 @@ def run_profile(name: str, args) -> dict:
                         1
                     ]
                 row["queries_by_page_size"] = sized
+            # Staff pages: a handful of people at once, not a crowd.
+            connections = args.admin_connections if ep["kind"] == "admin" else args.connections
+            row["connections"] = connections
             row["saturation"] = wrk(
-                ep["path"], duration=args.duration, connections=args.connections,
-                token=ep.get("token"), cookie=ep.get("cookie"),
+                ep["path"], duration=args.duration, connections=connections,
+                token=ep.get("token"), cookie=ep.get("cookie"), hx=ep.get("hx", False),
             )  # fmt: skip
             if ep["kind"] != "admin":
                 # Hold about 70% of the saturation rate: each connection waits between requests.
@@ -273,7 +292,7 @@ def run_profile(name: str, args) -> dict:
                 delay = max(1, int(1000 * args.connections / target - row["saturation"]["mean_ms"]))
                 row["at_70pct"] = wrk(
                     ep["path"], duration=args.duration, connections=args.connections,
-                    token=ep.get("token"), delay_ms=delay,
+                    token=ep.get("token"), cookie=ep.get("cookie"), delay_ms=delay, hx=ep.get("hx", False),
                 )  # fmt: skip
             for ref in ("limit", "naive"):
                 if ep.get(ref):
@@ -330,7 +349,8 @@ def write_reports(results: dict) -> None:
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; Python {m['python']}, "
         f"PostgreSQL {m['postgresql']}; {m['date']}. gunicorn sync workers: {results['profiles'][0]['workers']}; "
-        f"wrk on loopback, {results['args']['connections']} connections, {results['args']['duration']} s per run.",
+        f"wrk on loopback, {results['args']['connections']} connections ({results['args']['admin_connections']} for "
+        f"admin pages), {results['args']['duration']} s per run.",
         "",
     ]
     for prof in results["profiles"]:
@@ -408,6 +428,7 @@ def main() -> None:
     parser.add_argument("--profiles", default="10k,1m")
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--admin-connections", type=int, default=2)
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")

@@ -54,20 +54,23 @@ def _user(request):
     return result[0] if result else None
 
 
-def _limit_view(selector, fields):
+def _limit_view(selector, fields, ordering=None):
     def view(request):
         user = _user(request)
         if user is None:
             return JsonResponse({"detail": "Authentication credentials were not provided."}, status=401)
-        rows = list(selector(user).values(*fields)[:PAGE])
+        queryset = selector(user)
+        if ordering:  # the API's order, so both read the same rows the same way
+            queryset = queryset.order_by(*ordering)
+        rows = list(queryset.values(*fields)[:PAGE])
         return JsonResponse({"results": rows})
 
     return view
 
 
 limit_appointments = _limit_view(access.appointments_visible_to, APPOINTMENT_FIELDS)
-limit_patients = _limit_view(access.patients_visible_to, PATIENT_FIELDS)
-limit_doctors = _limit_view(access.doctors_visible_to, DOCTOR_FIELDS)
+limit_patients = _limit_view(access.patients_visible_to, PATIENT_FIELDS, ordering=["id"])
+limit_doctors = _limit_view(access.doctors_visible_to, DOCTOR_FIELDS, ordering=["id"])
 
 
 class NaiveUserSerializer(serializers.ModelSerializer):
@@ -108,7 +111,8 @@ def _naive_viewset(model, serializer, selector):
 
         def get_queryset(self):
             # The same rows as the API, without the joins: the per-row queries are the point.
-            return selector(self.request.user).select_related(None).prefetch_related(None)
+            queryset = selector(self.request.user).select_related(None).prefetch_related(None)
+            return queryset if model is Appointment else queryset.order_by("id")
 
     NaiveViewSet.__name__ = f"Naive{model.__name__}ViewSet"
     return NaiveViewSet

@@ -6,7 +6,7 @@ The reference views live in bench/ and are routed only here (ROOT_URLCONF), neve
 from datetime import timedelta
 
 from .base import *  # noqa: F403
-from .base import MIDDLEWARE, REST_FRAMEWORK, SIMPLE_JWT
+from .base import MIDDLEWARE, Q_CLUSTER, REST_FRAMEWORK, SIMPLE_JWT
 
 DEBUG = False
 SECRET_KEY = "bench-key-not-for-production-" + "x" * 40
@@ -23,3 +23,4 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"registrations": 
 # Every response says how many SQL queries it ran (X-Queries).
 MIDDLEWARE = ["bench.middleware.QueryCountMiddleware", *MIDDLEWARE]
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+Q_CLUSTER = {**Q_CLUSTER, "log_level": "WARNING"}
