@@ -46,9 +46,6 @@ PATIENT_CUTOFF = (
 )
 NOT_ALLOWED = "You do not have permission to perform this action."
 
-EMAIL_TASK = "clinic.tasks.send_appointment_email"
-
-
 class BookingError(ValidationError):
     """A booking rule refused the request: HTTP 400."""
 
