@@ -320,18 +320,25 @@ def bench_booking(fx: dict, env: dict, args) -> dict:
     bodies = BENCH / "data" / "bookings.jsonl"
     bodies.parent.mkdir(exist_ok=True)
     bodies.write_text("\n".join(json.dumps(b) for b in fx["bookings"]) + "\n")
-    before = psql("SELECT count(*) FROM clinic_appointment", env["DATABASE_URL"].rsplit("/", 1)[1])
+    db = env["DATABASE_URL"].rsplit("/", 1)[1]
+    started = psql("SELECT now()", db)
+    before = int(psql("SELECT count(*) FROM clinic_appointment", db))
+    queued_before = int(psql("SELECT count(*) FROM django_q_ormq", db))
     result = wrk("/book-appointment/", duration=args.duration, connections=args.connections,
                  token=fx["tokens"]["reception"], bodies=bodies)  # fmt: skip
-    db = env["DATABASE_URL"].rsplit("/", 1)[1]
-    created = int(psql("SELECT count(*) FROM clinic_appointment", db)) - int(before)
-    doubles = int(psql(
-        "SELECT count(*) FROM clinic_appointment a JOIN clinic_appointment b ON a.id < b.id "
-        "AND a.status <> 'cancelled' AND b.status <> 'cancelled' "
-        "AND (a.doctor_id = b.doctor_id OR a.patient_id = b.patient_id) "
-        "AND a.appointment_time < b.ends_at AND b.appointment_time < a.ends_at "
-        "WHERE a.appointment_time > now()", db))  # fmt: skip
-    queued = int(psql("SELECT count(*) FROM django_q_ormq", db))
+    created = int(psql("SELECT count(*) FROM clinic_appointment", db)) - before
+    # Each booking made during the run against every other live appointment of its doctor, then
+    # of its patient (both through their (owner, appointment_time) index).
+    doubles = sum(
+        int(psql(
+            "SELECT count(*) FROM clinic_appointment a JOIN clinic_appointment b "
+            f"ON b.{owner} = a.{owner} AND b.id <> a.id AND b.status <> 'cancelled' "
+            "AND b.appointment_time < a.ends_at AND b.appointment_time > a.appointment_time - interval '1 day' "
+            "AND a.appointment_time < b.ends_at "
+            f"WHERE a.status <> 'cancelled' AND a.created_at >= '{started}'", db))
+        for owner in ("doctor_id", "patient_id")
+    )  # fmt: skip
+    queued = int(psql("SELECT count(*) FROM django_q_ormq", db)) - queued_before
     result.update({"created": created, "double_bookings": doubles, "emails_queued": queued})
     log(f"booking: {result['rps']} bookings/s, {created} created, {doubles} double bookings, {queued} emails queued")
     return result

@@ -7,7 +7,7 @@ appointments of one doctor (or one patient) overlapping in time.
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import time, timedelta
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.contrib.postgres.constraints import ExclusionConstraint
@@ -22,6 +22,9 @@ from simple_history.models import HistoricalRecords
 
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 DEFAULT_WORKING_DAYS = (0, 1, 2, 3, 4)
+MAX_SLOT_MINUTES = 480
+# Longer than any appointment can be (a slot is at most MAX_SLOT_MINUTES): bounds overlap searches.
+MAX_APPOINTMENT_LENGTH = timedelta(days=1)
 
 EMAIL_TAKEN = "A user with this email already exists."
 HOURS_ORDER = "The end of the working day must be after its start."
@@ -96,7 +99,7 @@ class Doctor(models.Model):
     available_from = models.TimeField(default=time(9, 0))
     available_to = models.TimeField(default=time(17, 0))
     slot_minutes = models.PositiveSmallIntegerField(
-        default=30, validators=[MinValueValidator(5), MaxValueValidator(480)]
+        default=30, validators=[MinValueValidator(5), MaxValueValidator(MAX_SLOT_MINUTES)]
     )
     # Weekday numbers as datetime.weekday() gives them: Monday = 0 ... Sunday = 6.
     working_days = models.JSONField(default=default_working_days, validators=[validate_working_days])
@@ -195,7 +198,8 @@ class NoOverlapConstraint(models.BaseConstraint):
             return
         clashes = (
             model._default_manager.using(using)
-            .filter(**{f"{self.field}_id": owner_id}, appointment_time__lt=end, ends_at__gt=start)
+            .filter(**{f"{self.field}_id": owner_id})
+            .overlapping(start, end)
             .exclude(status=Appointment.Status.CANCELLED)
         )
         if not instance._state.adding:
@@ -226,7 +230,17 @@ class AppointmentQuerySet(models.QuerySet):
         return self.exclude(status=Appointment.Status.CANCELLED)
 
     def overlapping(self, start, end) -> AppointmentQuerySet:
-        return self.filter(appointment_time__lt=end, ends_at__gt=start)
+        """Appointments sharing some of [start, end).
+
+        The lower bound on the start is implied (no appointment is longer than
+        MAX_APPOINTMENT_LENGTH) but lets the (doctor|patient, appointment_time)
+        indexes read a day's rows instead of everyone's whole history.
+        """
+        return self.filter(
+            appointment_time__lt=end,
+            appointment_time__gt=start - MAX_APPOINTMENT_LENGTH,
+            ends_at__gt=start,
+        )
 
 
 class Appointment(models.Model):

@@ -230,3 +230,18 @@ def test_history_middleware_records_the_request_user(client, next_monday_10):
     finally:
         del HistoricalRecords.context.request
     assert patient.history.first().history_user == actor
+
+
+def test_overlaps_are_found_from_the_longest_appointment_before(next_monday_10):
+    """The overlap search reads only the day before a slot; the longest slot still falls inside it."""
+    doctor = DoctorFactory(slot_minutes=480)
+    _raw_appointment(PatientFactory(), doctor, next_monday_10 - timedelta(hours=7), minutes=480)
+    clash = Appointment(
+        patient=PatientFactory(),
+        doctor=doctor,
+        appointment_time=next_monday_10,
+        ends_at=next_monday_10 + timedelta(minutes=30),
+    )
+    with pytest.raises(ValidationError, match="The doctor already has an appointment at that time"):
+        clash.full_clean()
+    assert Appointment.objects.overlapping(next_monday_10, next_monday_10 + timedelta(minutes=30)).count() == 1
