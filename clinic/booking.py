@@ -46,6 +46,7 @@ PATIENT_CUTOFF = (
 )
 NOT_ALLOWED = "You do not have permission to perform this action."
 
+
 class BookingError(ValidationError):
     """A booking rule refused the request: HTTP 400."""
 
