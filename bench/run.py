@@ -168,6 +168,37 @@ print(json.dumps({
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def row_costs(env: dict) -> dict:
+    """CPU microseconds per row to turn 200 fetched rows into JSON-ready dicts: the API's
+    values() reader against a plain ModelSerializer over the instances (run in a child process)."""
+    code = r"""
+import json, time, django
+django.setup()
+from clinic.api.rows import ValuesReader
+from clinic.api.serializers import AppointmentSerializer, DoctorSerializer, MedicalRecordSerializer, PatientSerializer
+from clinic.models import Appointment, Doctor, MedicalRecord, Patient
+
+def per_row(render, rows, n=40):
+    render()
+    start = time.process_time()
+    for _ in range(n):
+        render()
+    return round((time.process_time() - start) / n / rows * 1e6, 1)
+
+out = {}
+for name, model, serializer in [("appointments", Appointment, AppointmentSerializer), ("patients", Patient, PatientSerializer),
+                                ("doctors", Doctor, DoctorSerializer), ("medical records", MedicalRecord, MedicalRecordSerializer)]:
+    reader = ValuesReader(serializer)
+    rows = list(reader.values(model.objects.order_by("id"))[:200])
+    instances = list(model.objects.order_by("id").select_related()[:200])
+    out[name] = {"values_reader_us": per_row(lambda: reader.render(rows), len(rows)),
+                 "model_serializer_us": per_row(lambda: serializer(instances, many=True).data, len(instances))}
+print(json.dumps(out))
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def endpoints(fx: dict) -> list[dict]:
     t = fx["tokens"]
     d, p, a, r = fx["doctor"], fx["patient"], fx["appointment"], fx["record"]
@@ -268,8 +299,15 @@ def wrk(
 def run_profile(name: str, args) -> dict:
     env = prepare_database(name, PROFILES[name])
     fx = fixtures(env)
+    costs = row_costs(env)
     server = Server(env)
-    results: dict = {"profile": name, "sizes": PROFILES[name], "workers": server.workers, "endpoints": []}
+    results: dict = {
+        "profile": name,
+        "sizes": PROFILES[name],
+        "workers": server.workers,
+        "row_costs_us": costs,
+        "endpoints": [],
+    }
     try:
         for ep in endpoints(fx):
             status, queries = probe(ep["path"], ep.get("token"), ep.get("cookie"), ep.get("hx", False))
@@ -395,6 +433,12 @@ def write_reports(results: dict) -> None:
             for row in prof["endpoints"]
             if row.get("queries_by_page_size")
         ]
+        costs = [
+            f"- {name}: {c['values_reader_us']} µs per row (a plain ModelSerializer: {c['model_serializer_us']} µs)"
+            for name, c in prof.get("row_costs_us", {}).items()
+        ]
+        if costs:
+            lines += ["", "Serialization, CPU per row of a 200-row page (rows already fetched):", *costs]
         b = prof["booking"]
         lines += ["", "References on the same rows, same auth, page size 50:", *refs, "",
                   "Queries per request at page sizes 1 / 50 / 200:", *sized, "",
@@ -443,7 +487,18 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--admin-connections", type=int, default=2)
+    parser.add_argument(
+        "--row-costs-only", action="store_true", help="add serialization costs to the last results.json and rewrite"
+    )
     args = parser.parse_args()
+    if args.row_costs_only:
+        results = json.loads((BENCH / "results.json").read_text())
+        for prof in results["profiles"]:
+            env = {**os.environ, "DATABASE_URL": f"{PG}/clinic_bench_{prof['profile']}",
+                   "DJANGO_SETTINGS_MODULE": "config.settings.bench"}  # fmt: skip
+            prof["row_costs_us"] = row_costs(env)
+        write_reports(results)
+        return
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
     results = {"machine": machine(), "args": vars(args), "profiles": []}
