@@ -291,6 +291,11 @@ def can_edit_appointment_details(user: User, appointment: Appointment) -> bool:
     return role_of(user) in STAFF_ROLES
 
 
+def can_open_appointment_form(user: User, appointment: Appointment) -> bool:
+    """Staff edit an appointment's details; its doctor confirms or cancels it from the same form."""
+    return can_edit_appointment_details(user, appointment) or can_confirm_appointment(user, appointment)
+
+
 def can_delete_appointment(user: User, appointment: Appointment) -> bool:
     return role_of(user) in STAFF_ROLES
 

@@ -15,6 +15,7 @@ records for them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ from django.contrib.auth import get_permission_codename
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Max, Min, Model, Q
+from django.db.models import Max, Min, Model, Q, QuerySet
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -108,6 +109,20 @@ class RoleAccessMixin:
 
     doctor_actions: frozenset[str] = frozenset()
     reception_allowed = True
+    #: The access selector of this admin's rows (wrap in staticmethod), e.g. access.patients_visible_to.
+    visible_to: Callable[[Any], QuerySet] | None = None
+    #: Per action, the access check on one object (user, obj) -> bool; "view" defaults to visibility.
+    object_checks: dict[str, Callable[[Any, Model], bool]] = {}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        if self.visible_to is None:
+            return super().get_queryset(request)
+        # The changelist adds list_select_related only to a queryset without joins: add them here.
+        return (
+            self.visible_to(request.user)
+            .select_related(*self.list_select_related)
+            .order_by(*self.get_ordering(request))
+        )
 
     def _allows(self, request: HttpRequest, action: str, obj: Model | None = None) -> bool:
         user = request.user
@@ -127,8 +142,12 @@ class RoleAccessMixin:
         return allowed and (obj is None or self.allows_object(request, action, obj))
 
     def allows_object(self, request: HttpRequest, action: str, obj: Model) -> bool:
-        """The access check on one object; by default: it is in the user's queryset."""
-        return self.is_visible(request, obj)
+        """The access check on one object: `object_checks[action]`, or for viewing (and for any
+        action without a check of its own, unless it is "add"), that it is in the user's queryset."""
+        check = self.object_checks.get(action)
+        if check is not None:
+            return check(request.user, obj)
+        return action == "add" or self.is_visible(request, obj)
 
     def is_visible(self, request: HttpRequest, obj: Model) -> bool:
         if access.role_of(request.user) is Role.ADMIN:
@@ -498,24 +517,9 @@ class PatientAdmin(RecordReadsLogMixin, ServiceAdminMixin, ClinicHistoryAdmin):
     )
     # Newest first: the primary key orders 100,000 patients without a sort.
     ordering = ("-id",)
+    visible_to = staticmethod(access.patients_visible_to)
+    object_checks = {"change": access.can_change_patient, "delete": access.can_delete_patient}
     inlines = (AppointmentOfPatientInline, RecordOfPatientInline)
-
-    def get_queryset(self, request):
-        # The changelist adds list_select_related only to a queryset without joins: add them here.
-        return (
-            access.patients_visible_to(request.user)
-            .select_related(*self.list_select_related)
-            .order_by(*self.get_ordering(request))
-        )
-
-    def allows_object(self, request, action, obj):
-        if action == "view":
-            return self.is_visible(request, obj)
-        if action == "change":
-            return access.can_change_patient(request.user, obj)
-        if action == "delete":
-            return access.can_delete_patient(request.user, obj)
-        return True
 
     def get_fieldsets(self, request, obj=None):
         return (
@@ -585,21 +589,8 @@ class DoctorAdmin(ServiceAdminMixin, ClinicHistoryAdmin):
     list_filter = ("specialization",)
     search_fields = ("user__first_name", "user__last_name", "user__username", "user__email", "specialization")
     ordering = ("user__last_name", "user__first_name", "id")
-
-    def get_queryset(self, request):
-        # The changelist adds list_select_related only to a queryset without joins: add them here.
-        return (
-            access.doctors_visible_to(request.user)
-            .select_related(*self.list_select_related)
-            .order_by(*self.get_ordering(request))
-        )
-
-    def allows_object(self, request, action, obj):
-        if action == "change":
-            return access.can_change_doctor(request.user, obj)
-        if action == "delete":
-            return access.can_delete_doctor(request.user, obj)
-        return True
+    visible_to = staticmethod(access.doctors_visible_to)
+    object_checks = {"change": access.can_change_doctor, "delete": access.can_delete_doctor}
 
     def get_fieldsets(self, request, obj=None):
         account = ["username", "email", "first_name", "last_name", "password"]
@@ -649,19 +640,11 @@ class TimeOffAdmin(RoleAccessMixin, admin.ModelAdmin):
     search_fields = ("doctor__user__last_name", "reason")
     date_hierarchy = "starts_at"
     ordering = ("-starts_at",)
-
-    def get_queryset(self, request):
-        # The changelist adds list_select_related only to a queryset without joins: add them here.
-        return (
-            access.time_off_visible_to(request.user)
-            .select_related(*self.list_select_related)
-            .order_by(*self.get_ordering(request))
-        )
-
-    def allows_object(self, request, action, obj):
-        if action == "view":
-            return True
-        return access.can_manage_time_off(request.user, obj.doctor)
+    visible_to = staticmethod(access.time_off_visible_to)
+    object_checks = {
+        "change": lambda user, time_off: access.can_manage_time_off(user, time_off.doctor),
+        "delete": lambda user, time_off: access.can_manage_time_off(user, time_off.doctor),
+    }
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "doctor":
@@ -759,29 +742,15 @@ class AppointmentAdmin(RecordReadsLogMixin, ServiceAdminMixin, ClinicHistoryAdmi
     )
     autocomplete_fields = ("patient", "doctor")
     ordering = ("-appointment_time", "-id")
+    visible_to = staticmethod(access.appointments_visible_to)
+    object_checks = {"change": access.can_open_appointment_form, "delete": access.can_delete_appointment}
     actions = ("confirm_appointments", "cancel_appointments")
     inlines = (RecordOfAppointmentInline,)
 
     def get_queryset(self, request):
-        # The changelist adds list_select_related only to a queryset without joins: add them here.
-        queryset = (
-            access.appointments_visible_to(request.user)
-            .select_related(*self.list_select_related)
-            .order_by(*self.get_ordering(request))
-        )
+        queryset = super().get_queryset(request)
         queryset.__class__ = RangeDatesQuerySet
         return queryset
-
-    def allows_object(self, request, action, obj):
-        if action == "view":
-            return self.is_visible(request, obj)
-        if action == "change":
-            return access.can_edit_appointment_details(request.user, obj) or access.can_confirm_appointment(
-                request.user, obj
-            )
-        if action == "delete":
-            return access.can_delete_appointment(request.user, obj)
-        return True
 
     def get_search_results(self, request, queryset, search_term):
         """Patients and doctors matching every word, then their appointments by index.
@@ -933,23 +902,8 @@ class MedicalRecordAdmin(RecordReadsLogMixin, ServiceAdminMixin, ClinicHistoryAd
     autocomplete_fields = ("patient", "appointment")
     readonly_fields = ("author", "created_at", "updated_at")
     ordering = ("-id",)
-
-    def get_queryset(self, request):
-        # The changelist adds list_select_related only to a queryset without joins: add them here.
-        return (
-            access.medical_records_visible_to(request.user)
-            .select_related(*self.list_select_related)
-            .order_by(*self.get_ordering(request))
-        )
-
-    def allows_object(self, request, action, obj):
-        if action == "view":
-            return self.is_visible(request, obj)
-        if action == "change":
-            return access.can_change_medical_record(request.user, obj)
-        if action == "delete":
-            return access.can_delete_medical_record(request.user, obj)
-        return True
+    visible_to = staticmethod(access.medical_records_visible_to)
+    object_checks = {"change": access.can_change_medical_record, "delete": access.can_delete_medical_record}
 
     def get_fields(self, request, obj=None):
         if obj is None:
