@@ -103,3 +103,16 @@ def profile_update(*, profile: Patient | Doctor, changes: dict[str, Any]) -> Pat
     profile.full_clean()
     profile.save()
     return profile
+
+
+@transaction.atomic
+def profile_delete(*, profile: Patient | Doctor) -> None:
+    """Delete a patient's or doctor's profile and, unless they are staff, their login too.
+
+    Appointments or records hanging on the profile refuse the delete (ProtectedError) and
+    nothing is deleted.
+    """
+    user = profile.user
+    profile.delete()
+    if not user.is_staff:
+        user.delete()

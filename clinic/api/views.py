@@ -6,6 +6,7 @@ through `clinic.booking`, `clinic.records` and `clinic.accounts`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -83,6 +84,29 @@ def _user_values(user) -> dict:
     return {name: getattr(user, name) for name in ("username", "email", "first_name", "last_name")}
 
 
+class ProfileWritesMixin:
+    """PUT/PATCH and DELETE of a patient or doctor: the fields a role may write come from
+    `access`, the writes go through `accounts`."""
+
+    write_serializer_class: type
+    profile_fields: tuple[str, ...]
+    fields_writable_by: Callable
+
+    def update(self, request, *args, **kwargs):
+        profile = self.get_object()
+        serializer = self.write_serializer_class(data=request.data, partial=kwargs.get("partial", False))
+        serializer.is_valid(raise_exception=True)
+        current = {**_user_values(profile.user), **{name: getattr(profile, name) for name in self.profile_fields}}
+        allowed = self.fields_writable_by(request.user, profile)
+        changes = _profile_changes(serializer.validated_data, allowed, current)
+        if changes:
+            profile = accounts.profile_update(profile=profile, changes=changes)
+        return Response(self.serializer_class(profile).data)
+
+    def perform_destroy(self, instance):
+        accounts.profile_delete(profile=instance)
+
+
 # --- Accounts and tokens -------------------------------------------------------------
 
 
@@ -141,11 +165,14 @@ class TokenBlacklistView(_TokenView, jwt_views.TokenBlacklistView):
     update=extend_schema(request=PatientWriteSerializer, responses={200: PatientSerializer}),
     partial_update=extend_schema(request=PatientWriteSerializer, responses={200: PatientSerializer}),
 )
-class PatientViewSet(ClinicViewMixin, ValuesListMixin, viewsets.ModelViewSet):
+class PatientViewSet(ClinicViewMixin, ValuesListMixin, ProfileWritesMixin, viewsets.ModelViewSet):
     """Patients: a patient sees and edits their own contact details, a doctor reads the
     patients they have appointments with, reception and the clinic admin manage all."""
 
     serializer_class = PatientSerializer
+    write_serializer_class = PatientWriteSerializer
+    profile_fields = ("phone", "insurance_number")
+    fields_writable_by = staticmethod(access.patient_fields_writable_by)
     permission_classes = [IsAuthenticated, permissions.PatientPermission]
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
@@ -158,24 +185,6 @@ class PatientViewSet(ClinicViewMixin, ValuesListMixin, viewsets.ModelViewSet):
         patient = accounts.patient_register(**serializer.validated_data)
         return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
 
-    def update(self, request, *args, **kwargs):
-        patient = self.get_object()
-        serializer = PatientWriteSerializer(data=request.data, partial=kwargs.get("partial", False))
-        serializer.is_valid(raise_exception=True)
-        current = {**_user_values(patient.user), "phone": patient.phone, "insurance_number": patient.insurance_number}
-        allowed = access.patient_fields_writable_by(request.user, patient)
-        changes = _profile_changes(serializer.validated_data, allowed, current)
-        if changes:
-            patient = accounts.profile_update(profile=patient, changes=changes)
-        return Response(PatientSerializer(patient).data)
-
-    def perform_destroy(self, instance):
-        with transaction.atomic():
-            user = instance.user
-            instance.delete()
-            if not user.is_staff:
-                user.delete()
-
 
 # --- Doctors -------------------------------------------------------------------------
 
@@ -186,11 +195,14 @@ class PatientViewSet(ClinicViewMixin, ValuesListMixin, viewsets.ModelViewSet):
     update=extend_schema(request=DoctorWriteSerializer, responses={200: DoctorSerializer}),
     partial_update=extend_schema(request=DoctorWriteSerializer, responses={200: DoctorSerializer}),
 )
-class DoctorViewSet(ClinicViewMixin, ValuesListMixin, viewsets.ModelViewSet):
+class DoctorViewSet(ClinicViewMixin, ValuesListMixin, ProfileWritesMixin, viewsets.ModelViewSet):
     """Doctors: every signed-in user reads them; a doctor edits their own profile and
     hours; reception and the clinic admin manage all."""
 
     serializer_class = DoctorSerializer
+    write_serializer_class = DoctorWriteSerializer
+    profile_fields = ("specialization", "available_from", "available_to", "slot_minutes", "working_days")
+    fields_writable_by = staticmethod(access.doctor_fields_writable_by)
     permission_classes = [IsAuthenticated, permissions.DoctorPermission]
     filterset_class = filters.DoctorFilter
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
@@ -203,27 +215,6 @@ class DoctorViewSet(ClinicViewMixin, ValuesListMixin, viewsets.ModelViewSet):
         serializer.is_valid(raise_exception=True)
         doctor = accounts.doctor_create(**serializer.validated_data)
         return Response(DoctorSerializer(doctor).data, status=status.HTTP_201_CREATED)
-
-    def update(self, request, *args, **kwargs):
-        doctor = self.get_object()
-        serializer = DoctorWriteSerializer(data=request.data, partial=kwargs.get("partial", False))
-        serializer.is_valid(raise_exception=True)
-        current = {
-            **_user_values(doctor.user),
-            **{name: getattr(doctor, name) for name in access.DOCTOR_SELF_FIELDS if hasattr(doctor, name)},
-        }
-        allowed = access.doctor_fields_writable_by(request.user, doctor)
-        changes = _profile_changes(serializer.validated_data, allowed, current)
-        if changes:
-            doctor = accounts.profile_update(profile=doctor, changes=changes)
-        return Response(DoctorSerializer(doctor).data)
-
-    def perform_destroy(self, instance):
-        with transaction.atomic():
-            user = instance.user
-            instance.delete()
-            if not user.is_staff:
-                user.delete()
 
     @extend_schema(
         parameters=[SlotsQuerySerializer],
