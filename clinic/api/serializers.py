@@ -57,16 +57,29 @@ class ClockTimeField(serializers.TimeField):
         super().__init__(format="%H:%M", **kwargs)
 
 
-# --- Patients ----------------------------------------------------------------------
+# --- Accounts: the user fields a patient or doctor shows and takes ---------------------
 
 
-class PatientSerializer(serializers.ModelSerializer):
+class AccountFields(serializers.Serializer):
     user_id = serializers.IntegerField(read_only=True)
     username = serializers.CharField(source="user.username", read_only=True)
     email = serializers.EmailField(source="user.email", read_only=True)
     first_name = serializers.CharField(source="user.first_name", read_only=True)
     last_name = serializers.CharField(source="user.last_name", read_only=True)
 
+
+class AccountWriteFields(serializers.Serializer):
+    username = serializers.CharField(max_length=150, required=False)
+    email = serializers.EmailField(max_length=254, required=False)
+    password = serializers.CharField(write_only=True, max_length=128, required=False)
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+
+
+# --- Patients ----------------------------------------------------------------------
+
+
+class PatientSerializer(AccountFields, serializers.ModelSerializer):
     class Meta:
         model = Patient
         fields = [
@@ -95,14 +108,9 @@ class RegistrationSerializer(serializers.Serializer):
     insurance_number = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
 
 
-class PatientWriteSerializer(serializers.Serializer):
+class PatientWriteSerializer(AccountWriteFields):
     """Changes to a patient; which fields a user may send is decided by `access`."""
 
-    username = serializers.CharField(max_length=150, required=False)
-    email = serializers.EmailField(max_length=254, required=False)
-    password = serializers.CharField(write_only=True, max_length=128, required=False)
-    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
     insurance_number = serializers.CharField(max_length=64, required=False, allow_blank=True)
 
@@ -110,12 +118,7 @@ class PatientWriteSerializer(serializers.Serializer):
 # --- Doctors -----------------------------------------------------------------------
 
 
-class DoctorSerializer(serializers.ModelSerializer):
-    user_id = serializers.IntegerField(read_only=True)
-    username = serializers.CharField(source="user.username", read_only=True)
-    email = serializers.EmailField(source="user.email", read_only=True)
-    first_name = serializers.CharField(source="user.first_name", read_only=True)
-    last_name = serializers.CharField(source="user.last_name", read_only=True)
+class DoctorSerializer(AccountFields, serializers.ModelSerializer):
     available_from = ClockTimeField(read_only=True)
     available_to = ClockTimeField(read_only=True)
     working_days = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=6), read_only=True)
@@ -138,14 +141,9 @@ class DoctorSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DoctorWriteSerializer(serializers.Serializer):
+class DoctorWriteSerializer(AccountWriteFields):
     """A new doctor (staff) or changes to one; `access` decides which fields a user may send."""
 
-    username = serializers.CharField(max_length=150, required=False)
-    email = serializers.EmailField(max_length=254, required=False)
-    password = serializers.CharField(write_only=True, max_length=128, required=False)
-    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     specialization = serializers.CharField(max_length=100, required=False)
     available_from = ClockTimeField(required=False)
     available_to = ClockTimeField(required=False)
