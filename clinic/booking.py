@@ -10,6 +10,8 @@ read in the clinic's zone (settings.TIME_ZONE) at the edges here.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
@@ -117,27 +119,42 @@ def grid_starts(doctor: Doctor, day: date) -> list[datetime]:
 def slots_free(*, doctor: Doctor, day: date, now: datetime | None = None) -> list[datetime]:
     """The bookable starts of `doctor` on `day`: on the grid, inside the booking window,
     outside time off, and not overlapping a live appointment. Two queries."""
+    return slots_free_for(doctors=[doctor], day=day, now=now)[doctor.pk]
+
+
+def slots_free_for(*, doctors: Iterable[Doctor], day: date, now: datetime | None = None) -> dict[int, list[datetime]]:
+    """`slots_free` of several doctors at once, by doctor id: two queries however many doctors."""
     window = BookingWindow.at(now)
+    doctors = list(doctors)
+    free: dict[int, list[datetime]] = {doctor.pk: [] for doctor in doctors}
     # A day clearly outside the window has no slots (and may lie at the calendar's edge).
     if not (window.earliest - timedelta(days=1)).date() <= day <= (window.latest + timedelta(days=1)).date():
-        return []
-    starts = [s for s in grid_starts(doctor, day) if window.earliest <= s <= window.latest]
-    if not starts:
-        return []
-    step = timedelta(minutes=doctor.slot_minutes)
-    first, last_end = starts[0], starts[-1] + step
-    busy = list(
+        return free
+    starts = {
+        doctor.pk: [s for s in grid_starts(doctor, day) if window.earliest <= s <= window.latest] for doctor in doctors
+    }
+    step = {doctor.pk: timedelta(minutes=doctor.slot_minutes) for doctor in doctors}
+    open_doctors = [pk for pk, doctor_starts in starts.items() if doctor_starts]
+    if not open_doctors:
+        return free
+    first = min(starts[pk][0] for pk in open_doctors)
+    last_end = max(starts[pk][-1] + step[pk] for pk in open_doctors)
+    busy: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    appointments = (
         Appointment.objects.live()
-        .filter(doctor=doctor)
+        .filter(doctor_id__in=open_doctors)
         .overlapping(first, last_end)
-        .values_list("appointment_time", "ends_at")
+        .values_list("doctor_id", "appointment_time", "ends_at")
     )
-    busy += list(
-        TimeOff.objects.filter(doctor=doctor, starts_at__lt=last_end, ends_at__gt=first).values_list(
-            "starts_at", "ends_at"
-        )
+    away = TimeOff.objects.filter(doctor_id__in=open_doctors, starts_at__lt=last_end, ends_at__gt=first).values_list(
+        "doctor_id", "starts_at", "ends_at"
     )
-    return [s for s in starts if not any(b_start < s + step and b_end > s for b_start, b_end in busy)]
+    for doctor_id, busy_from, busy_to in [*appointments, *away]:
+        busy[doctor_id].append((busy_from, busy_to))
+    for pk in open_doctors:
+        length = step[pk]
+        free[pk] = [s for s in starts[pk] if not any(b_from < s + length and b_to > s for b_from, b_to in busy[pk])]
+    return free
 
 
 def check_bookable(doctor: Doctor, start: datetime, *, now: datetime | None = None) -> None:

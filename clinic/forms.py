@@ -125,8 +125,9 @@ class SlotFinderForm(forms.Form):
     def free_slots(self) -> list[tuple[Doctor, list[datetime]]]:
         """Each matching doctor (at most DOCTORS_SHOWN) with their free starts on the chosen day."""
         day = self.day()
-        doctors = self.matching_doctors()[:DOCTORS_SHOWN]
-        return [(doctor, booking.slots_free(doctor=doctor, day=day)) for doctor in doctors]
+        doctors = list(self.matching_doctors()[:DOCTORS_SHOWN])
+        free = booking.slots_free_for(doctors=doctors, day=day)
+        return [(doctor, free[doctor.pk]) for doctor in doctors]
 
     def chosen_patient(self) -> Patient | None:
         if self.books_for_others:

@@ -198,3 +198,22 @@ def test_days_at_the_ends_of_the_calendar_have_no_slots(settings, doctor, zone):
     settings.TIME_ZONE = zone
     assert booking.slots_free(doctor=doctor, day=date.min) == []
     assert booking.slots_free(doctor=doctor, day=date.max) == []
+
+
+def test_free_slots_of_several_doctors_take_two_queries_and_match_each_doctors_own(
+    next_monday_10, django_assert_num_queries
+):
+    day = next_monday_10.date()
+    doctors = [DoctorFactory(slot_minutes=minutes) for minutes in (15, 30, 45, 60)]
+    AppointmentFactory(doctor=doctors[0], appointment_time=next_monday_10)
+    AppointmentFactory(doctor=doctors[1], appointment_time=next_monday_10 + timedelta(hours=1))
+    TimeOffFactory(doctor=doctors[2], starts_at=next_monday_10, ends_at=next_monday_10 + timedelta(hours=3))
+    one_by_one = {doctor.pk: booking.slots_free(doctor=doctor, day=day) for doctor in doctors}
+    # 1. live appointments of all the doctors that day, 2. their time off that day
+    with django_assert_num_queries(2):
+        together = booking.slots_free_for(doctors=doctors, day=day)
+    assert together == one_by_one
+    assert next_monday_10 not in together[doctors[0].pk]
+    assert next_monday_10 + timedelta(hours=1) not in together[doctors[1].pk]
+    assert next_monday_10 + timedelta(hours=1) not in together[doctors[2].pk]
+    assert next_monday_10 in together[doctors[3].pk]
