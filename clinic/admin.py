@@ -441,23 +441,19 @@ class PatientForm(AccountFieldsForm):
         return accounts.profile_update(profile=instance, changes=self.changes(writable))
 
 
-class AppointmentOfPatientInline(admin.TabularInline):
-    """The patient's appointments the user may see, read only."""
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown on a parent's page, read only, to `viewer_roles`; each links to its own page."""
 
-    model = Appointment
-    fk_name = "patient"
-    fields = ("appointment_time", "doctor", "status", "reason")
-    readonly_fields = fields
+    viewer_roles: frozenset[Role] = frozenset()
     extra = 0
     show_change_link = True
     can_delete = False
-    verbose_name_plural = "appointments"
 
-    def get_queryset(self, request):
-        return access.appointments_visible_to(request.user).order_by("-appointment_time", "-id")
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
 
     def has_view_permission(self, request, obj=None) -> bool:
-        return access.role_of(request.user) in {Role.ADMIN, Role.RECEPTION, Role.DOCTOR}
+        return access.role_of(request.user) in self.viewer_roles
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -469,16 +465,26 @@ class AppointmentOfPatientInline(admin.TabularInline):
         return False
 
 
-class RecordOfPatientInline(admin.TabularInline):
-    """The patient's medical records, read only, for roles that may see records."""
+class AppointmentOfPatientInline(ReadOnlyInline):
+    """The patient's appointments the user may see."""
+
+    model = Appointment
+    fk_name = "patient"
+    fields = ("appointment_time", "doctor", "status", "reason")
+    viewer_roles = frozenset({Role.ADMIN, Role.RECEPTION, Role.DOCTOR})
+    verbose_name_plural = "appointments"
+
+    def get_queryset(self, request):
+        return access.appointments_visible_to(request.user).order_by("-appointment_time", "-id")
+
+
+class RecordOfPatientInline(ReadOnlyInline):
+    """The patient's medical records, for roles that may see records (never reception)."""
 
     model = MedicalRecord
     fk_name = "patient"
     fields = ("created_at", "appointment_time", "author", "notes")
-    readonly_fields = fields
-    extra = 0
-    show_change_link = True
-    can_delete = False
+    viewer_roles = frozenset({Role.ADMIN, Role.DOCTOR})
     verbose_name_plural = "medical records"
 
     def get_queryset(self, request):
@@ -487,18 +493,6 @@ class RecordOfPatientInline(admin.TabularInline):
     @admin.display(description="Appointment")
     def appointment_time(self, record: MedicalRecord):
         return record.appointment.appointment_time
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return access.role_of(request.user) in {Role.ADMIN, Role.DOCTOR}
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Patient)
