@@ -109,6 +109,8 @@ class RoleAccessMixin:
 
     doctor_actions: frozenset[str] = frozenset()
     reception_allowed = True
+    #: Actions nobody may take here, the clinic admin included (logs and queues are read only).
+    refused_actions: frozenset[str] = frozenset()
     #: The access selector of this admin's rows (wrap in staticmethod), e.g. access.patients_visible_to.
     visible_to: Callable[[Any], QuerySet] | None = None
     #: Per action, the access check on one object (user, obj) -> bool; "view" defaults to visibility.
@@ -125,6 +127,8 @@ class RoleAccessMixin:
         )
 
     def _allows(self, request: HttpRequest, action: str, obj: Model | None = None) -> bool:
+        if action in self.refused_actions:
+            return False
         user = request.user
         role = access.role_of(user)
         if role is Role.ADMIN:
@@ -931,6 +935,7 @@ class MedicalRecordAdmin(RecordReadsLogMixin, ServiceAdminMixin, ClinicHistoryAd
 class EmailOutboxAdmin(RoleAccessMixin, admin.ModelAdmin):
     """The patients' notices as the worker sees them: read only, for the clinic admin."""
 
+    refused_actions = frozenset({"add", "change", "delete"})
     reception_allowed = False
     paginator = EstimatedCountPaginator
     show_full_result_count = False
@@ -939,15 +944,6 @@ class EmailOutboxAdmin(RoleAccessMixin, admin.ModelAdmin):
     list_filter = ("status", "kind")
     search_fields = ("recipient",)
     ordering = ("-id",)
-
-    def has_add_permission(self, request, *args) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # --- Record access log ---------------------------------------------------------------
@@ -960,6 +956,7 @@ class RecordAccessAdmin(RoleAccessMixin, admin.ModelAdmin):
     """Who was shown which medical records, when and through which request: read only, for
     the clinic admin alone. Nobody can add, change or delete a row (the model refuses too)."""
 
+    refused_actions = frozenset({"add", "change", "delete"})
     reception_allowed = False
     paginator = EstimatedCountPaginator
     show_full_result_count = False
@@ -970,15 +967,6 @@ class RecordAccessAdmin(RoleAccessMixin, admin.ModelAdmin):
     ordering = ("-id",)
     fields = ("at", "user", "username", "channel", "method", "path", "ip_address", "records")
     readonly_fields = fields
-
-    def has_add_permission(self, request, *args) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="Records")
     def records(self, row: RecordAccess) -> str:
@@ -1007,14 +995,9 @@ class LoginAttemptAdmin(RoleAccessMixin, AxesAccessAttemptAdmin):
     """Failed logins per username and address. A username locked out from an address is
     unlocked by deleting its rows (the "Unlock" action)."""
 
+    refused_actions = frozenset({"add", "change"})
     reception_allowed = False
     actions = ["unlock", "cleanup_expired_attempts"]
-
-    def has_add_permission(self, request, *args) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.action(description="Unlock the selected usernames and addresses", permissions=["delete"])
     def unlock(self, request, queryset):
@@ -1028,15 +1011,7 @@ class LoginAttemptAdmin(RoleAccessMixin, AxesAccessAttemptAdmin):
 class LoginLogAdmin(RoleAccessMixin, AxesAccessLogAdmin):
     """Successful sign-ins to the admin and the pages, read only."""
 
+    refused_actions = frozenset({"add", "change", "delete"})
     reception_allowed = False
     paginator = EstimatedCountPaginator
     show_full_result_count = False
-
-    def has_add_permission(self, request, *args) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

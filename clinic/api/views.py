@@ -85,12 +85,20 @@ def _user_values(user) -> dict:
 
 
 class ProfileWritesMixin:
-    """PUT/PATCH and DELETE of a patient or doctor: the fields a role may write come from
-    `access`, the writes go through `accounts`."""
+    """POST, PUT/PATCH and DELETE of a patient or doctor: the fields a role may write come
+    from `access`, the writes go through `accounts`."""
 
+    create_serializer_class: type
     write_serializer_class: type
+    profile_create: Callable
     profile_fields: tuple[str, ...]
     fields_writable_by: Callable
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.create_serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        profile = self.profile_create(**serializer.validated_data)
+        return Response(self.serializer_class(profile).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs):
         profile = self.get_object()
@@ -170,7 +178,9 @@ class PatientViewSet(ClinicViewMixin, ValuesListMixin, ProfileWritesMixin, views
     patients they have appointments with, reception and the clinic admin manage all."""
 
     serializer_class = PatientSerializer
+    create_serializer_class = PatientCreateSerializer
     write_serializer_class = PatientWriteSerializer
+    profile_create = staticmethod(accounts.patient_register)
     profile_fields = ("phone", "insurance_number")
     fields_writable_by = staticmethod(access.patient_fields_writable_by)
     permission_classes = [IsAuthenticated, permissions.PatientPermission]
@@ -178,12 +188,6 @@ class PatientViewSet(ClinicViewMixin, ValuesListMixin, ProfileWritesMixin, views
 
     def get_queryset(self):
         return access.patients_visible_to(self.request.user).order_by("id")
-
-    def create(self, request, *args, **kwargs):
-        serializer = PatientCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        patient = accounts.patient_register(**serializer.validated_data)
-        return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
 
 
 # --- Doctors -------------------------------------------------------------------------
@@ -200,7 +204,9 @@ class DoctorViewSet(ClinicViewMixin, ValuesListMixin, ProfileWritesMixin, viewse
     hours; reception and the clinic admin manage all."""
 
     serializer_class = DoctorSerializer
+    create_serializer_class = DoctorCreateSerializer
     write_serializer_class = DoctorWriteSerializer
+    profile_create = staticmethod(accounts.doctor_create)
     profile_fields = ("specialization", "available_from", "available_to", "slot_minutes", "working_days")
     fields_writable_by = staticmethod(access.doctor_fields_writable_by)
     permission_classes = [IsAuthenticated, permissions.DoctorPermission]
@@ -209,12 +215,6 @@ class DoctorViewSet(ClinicViewMixin, ValuesListMixin, ProfileWritesMixin, viewse
 
     def get_queryset(self):
         return access.doctors_visible_to(self.request.user).order_by("id")
-
-    def create(self, request, *args, **kwargs):
-        serializer = DoctorCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        doctor = accounts.doctor_create(**serializer.validated_data)
-        return Response(DoctorSerializer(doctor).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         parameters=[SlotsQuerySerializer],
