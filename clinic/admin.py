@@ -54,6 +54,7 @@ from clinic.models import (
     User,
 )
 from clinic.pagination import EstimatedCountPaginator
+from clinic.search import SEARCH_HELP, names_matching, patients_matching
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -61,8 +62,43 @@ if TYPE_CHECKING:
 Status = Appointment.Status
 
 NOT_ALLOWED = booking.NOT_ALLOWED
-# An appointment search looks at the appointments of at most this many matching patients (and doctors).
+# A search by patient (or doctor) looks at the rows of at most this many matching people.
 SEARCH_MATCHES = 500
+
+
+class PatientSearchMixin:
+    """Search an admin's rows by their patient (`search_path` leads from the row to it; empty
+    for the patients themselves): the matching patients first, by index, then their rows
+    through the row's patient index. Searching through the joins instead would read every
+    row of a million-row table. Past `SEARCH_MATCHES` people the search asks for more words."""
+
+    search_path = "patient"
+    search_help_text = SEARCH_HELP
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.split():
+            return queryset, False
+        if not self.search_path:  # the patients themselves, a page at a time
+            return queryset.filter(pk__in=patients_matching(queryset, search_term)), False
+        patients = self.matching_ids(request, patients_matching(access.patients_visible_to(request.user), search_term))
+        return queryset.filter(**{f"{self.search_path}_id__in": patients}), False
+
+    @staticmethod
+    def matching_ids(request, ids: QuerySet, kind: str = "patients") -> list[int]:
+        """At most SEARCH_MATCHES of the ids, with a note on the page when there are more."""
+        found = list(ids[: SEARCH_MATCHES + 1])
+        if len(found) > SEARCH_MATCHES:
+            match = request.resolver_match
+            if match is None or match.url_name != "autocomplete":
+                messages.warning(
+                    request,
+                    f"More than {SEARCH_MATCHES} {kind} match: the results are those of {SEARCH_MATCHES} of them. "
+                    "Add a word to narrow the search.",
+                )
+            found = found[:SEARCH_MATCHES]
+        return found
+
+
 NEW_ACCOUNT_PASSWORD_HELP = "The new account needs a password."  # noqa: S105 (help text)
 
 
@@ -500,7 +536,7 @@ class RecordOfPatientInline(ReadOnlyInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(RecordReadsLogMixin, ServiceAdminMixin, ClinicHistoryAdmin):
+class PatientAdmin(PatientSearchMixin, RecordReadsLogMixin, ServiceAdminMixin, ClinicHistoryAdmin):
     form = PatientForm
     doctor_actions = frozenset({"view"})
     list_display = ("name", "username", "email", "phone", "insurance_number", "created_at")
@@ -513,6 +549,7 @@ class PatientAdmin(RecordReadsLogMixin, ServiceAdminMixin, ClinicHistoryAdmin):
         "phone",
         "insurance_number",
     )
+    search_path = ""  # the patients themselves
     # Newest first: the primary key orders 100,000 patients without a sort.
     ordering = ("-id",)
     visible_to = staticmethod(access.patients_visible_to)
@@ -718,7 +755,7 @@ class DoctorListFilter(admin.RelatedFieldListFilter):
 
 
 @admin.register(Appointment)
-class AppointmentAdmin(RecordReadsLogMixin, ServiceAdminMixin, ClinicHistoryAdmin):
+class AppointmentAdmin(PatientSearchMixin, RecordReadsLogMixin, ServiceAdminMixin, ClinicHistoryAdmin):
     form = AppointmentForm
     doctor_actions = frozenset({"view", "change"})
     list_display = ("appointment_time", "doctor", "patient", "status_badge", "short_reason")
@@ -738,6 +775,7 @@ class AppointmentAdmin(RecordReadsLogMixin, ServiceAdminMixin, ClinicHistoryAdmi
         "doctor__user__last_name",
         "doctor__specialization",
     )
+    search_help_text = SEARCH_HELP + " Also the appointments of doctors whose name or specialization starts so."
     autocomplete_fields = ("patient", "doctor")
     ordering = ("-appointment_time", "-id")
     visible_to = staticmethod(access.appointments_visible_to)
@@ -751,30 +789,14 @@ class AppointmentAdmin(RecordReadsLogMixin, ServiceAdminMixin, ClinicHistoryAdmi
         return queryset
 
     def get_search_results(self, request, queryset, search_term):
-        """Patients and doctors matching every word, then their appointments by index.
-
-        Searching a million appointments through joins scans them all; finding the few
-        matching patients and doctors first lets the appointment indexes do the rest.
-        """
+        """The appointments of the patients and of the doctors the search names."""
         words = search_term.split()
         if not words:
             return queryset, False
-        patients, doctors = Q(), Q()
-        for word in words:
-            patients &= (
-                Q(user__last_name__istartswith=word)
-                | Q(user__first_name__istartswith=word)
-                | Q(user__email__iexact=word)
-                | Q(insurance_number__iexact=word)
-            )
-            doctors &= (
-                Q(user__last_name__istartswith=word)
-                | Q(user__first_name__istartswith=word)
-                | Q(specialization__istartswith=word)
-            )
-        patient_ids = list(Patient.objects.filter(patients).values_list("pk", flat=True)[:SEARCH_MATCHES])
-        doctor_ids = list(Doctor.objects.filter(doctors).values_list("pk", flat=True)[:SEARCH_MATCHES])
-        return queryset.filter(Q(patient_id__in=patient_ids) | Q(doctor_id__in=doctor_ids)), False
+        patients = self.matching_ids(request, patients_matching(access.patients_visible_to(request.user), search_term))
+        doctors = access.doctors_visible_to(request.user).filter(names_matching(words, specialization=True))
+        doctors = self.matching_ids(request, doctors.order_by().values_list("pk", flat=True), "doctors")
+        return queryset.filter(Q(patient_id__in=patients) | Q(doctor_id__in=doctors)), False
 
     def get_list_filter(self, request):
         if access.role_of(request.user) is Role.DOCTOR:
@@ -888,7 +910,7 @@ class MedicalRecordForm(ServiceForm):
 
 
 @admin.register(MedicalRecord)
-class MedicalRecordAdmin(RecordReadsLogMixin, ServiceAdminMixin, ClinicHistoryAdmin):
+class MedicalRecordAdmin(PatientSearchMixin, RecordReadsLogMixin, ServiceAdminMixin, ClinicHistoryAdmin):
     """Medical records: never shown to reception. The author is whoever writes the record."""
 
     form = MedicalRecordForm

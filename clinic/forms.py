@@ -13,12 +13,13 @@ from allauth.account.utils import setup_user_email
 from allauth.core.exceptions import ImmediateHttpResponse
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from clinic import access, accounts, booking
 from clinic.models import Doctor, Patient
+from clinic.search import names_matching, patients_matching
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -114,12 +115,9 @@ class SlotFinderForm(forms.Form):
         data = self.cleaned_data if self.is_bound and self.is_valid() else {}
         if data.get("specialization"):
             doctors = doctors.filter(specialization=data["specialization"])
-        for word in (data.get("doctor_q") or "").split():
-            doctors = doctors.filter(
-                Q(user__first_name__icontains=word)
-                | Q(user__last_name__icontains=word)
-                | Q(user__username__icontains=word)
-            )
+        words = (data.get("doctor_q") or "").split()
+        if words:
+            doctors = doctors.filter(names_matching(words))
         return doctors
 
     def free_slots(self) -> list[tuple[Doctor, list[datetime]]]:
@@ -135,22 +133,15 @@ class SlotFinderForm(forms.Form):
         return access.patient_of(self.user)
 
     def patient_matches(self) -> QuerySet[Patient] | list[Patient]:
-        """Staff's patient search: by name, username, email, phone or insurance number."""
+        """Staff's patient search (clinic/search.py): by name, username or email, or the exact phone
+        or insurance number."""
         if not self.books_for_others or not self.is_bound or not self.is_valid():
             return []
         text = self.cleaned_data.get("q", "").strip()
         if len(text) < PATIENT_SEARCH_MIN:
             return []
-        matches = access.patients_visible_to(self.user)
-        for word in text.split():
-            matches = matches.filter(
-                Q(user__first_name__icontains=word)
-                | Q(user__last_name__icontains=word)
-                | Q(user__username__icontains=word)
-                | Q(user__email__icontains=word)
-                | Q(phone__icontains=word)
-                | Q(insurance_number__icontains=word)
-            )
+        visible = access.patients_visible_to(self.user)
+        matches = visible.filter(pk__in=patients_matching(visible, text))
         return matches[:PATIENT_SEARCH_LIMIT]
 
 
