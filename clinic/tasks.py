@@ -21,6 +21,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -32,6 +33,7 @@ from clinic.models import Appointment, EmailOutbox
 logger = logging.getLogger(__name__)
 
 EMAIL_TASK = "clinic.tasks.send_appointment_email"
+ACCOUNT_EMAIL_TASK = "clinic.tasks.send_account_email"
 Kind = EmailOutbox.Kind
 Outbox = EmailOutbox.Status
 
@@ -119,6 +121,30 @@ def emails_send_due() -> str:
         email_enqueue(outbox)
         requeued += 1
     return f"{reminders} reminders queued, {requeued} pending emails queued again"
+
+
+def send_account_email(
+    subject: str,
+    body: str,
+    from_email: str,
+    to: list[str],
+    headers: dict[str, str],
+    alternatives: list[tuple[str, str]],
+    content_subtype: str = "plain",
+) -> str:
+    """Send an account email (password reset and the like) that allauth rendered in the request.
+
+    It takes the rendered parts rather than ids: the link inside carries a token that
+    exists only in the text (queued by `clinic.adapters.ClinicAccountAdapter`). A failed
+    send raises, so django-q2 records the failed task and the database broker offers it again;
+    the Message-ID fixed at render time lets mail clients show a repeated send once.
+    """
+    message = EmailMultiAlternatives(subject=subject, body=body, from_email=from_email, to=to, headers=headers)
+    message.content_subtype = content_subtype
+    for content, mimetype in alternatives:
+        message.attach_alternative(content, mimetype)
+    message.send()
+    return f"sent account email to {len(to)} recipient(s)"
 
 
 # --- Internals ---------------------------------------------------------------------

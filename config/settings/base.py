@@ -171,6 +171,8 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 ACCOUNT_FORMS = {"login": "clinic.forms.ClinicLoginForm", "signup": "clinic.forms.PatientSignupForm"}
 # A new patient lands where they book.
 ACCOUNT_SIGNUP_REDIRECT_URL = "clinic:book"
+# Account emails (password reset, …) are rendered in the request and sent by the worker.
+ACCOUNT_ADAPTER = "clinic.adapters.ClinicAccountAdapter"
 # Password reset answers alike for known and unknown addresses, and mails only known ones.
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
