@@ -1,4 +1,4 @@
-"""Tasks run by the django-q2 worker. They take ids, never model instances.
+"""Tasks run by the django-q2 worker. They take ids or plain data, never model instances.
 
 Emails go out through the outbox (`EmailOutbox`): `clinic.booking` writes a row per
 (appointment, kind, sequence) in the transaction that changed the appointment and
