@@ -14,7 +14,8 @@ pytestmark = pytest.mark.django_db
 
 
 class SmallThreshold(EstimatedCountPaginator):
-    exact_up_to = 5
+    exact_up_to = 3
+    table_exact_up_to = 5
 
 
 def _count(queryset) -> tuple[int, list[str]]:
@@ -42,7 +43,7 @@ def test_a_big_unfiltered_table_is_estimated_on_postgresql_and_counted_elsewhere
         assert len(queries) == 1
         assert "reltuples" in queries[0] and "LIMIT 6" in queries[0]
     else:
-        # a count bounded at exact_up_to + 1 rows, which the table exceeds; then the exact COUNT(*)
+        # a count bounded at table_exact_up_to + 1 rows, which the table exceeds; then the exact COUNT(*)
         assert len(queries) == 2
         assert "LIMIT 6" in queries[0]
         assert "COUNT(*)" in queries[1] and "LIMIT" not in queries[1]
@@ -56,3 +57,26 @@ def test_a_small_table_is_counted_exactly_in_one_bounded_query(db, is_postgres):
     count, queries = _count(Patient.objects.all())
     assert count == 5
     assert len(queries) == 1 and "LIMIT 6" in queries[0]
+
+
+def test_a_filtered_list_is_counted_exactly_up_to_its_smaller_bound(db):
+    factories.PatientFactory.create_batch(3, user__last_name="Hopper")
+    factories.PatientFactory.create_batch(4, user__last_name="Knuth")
+    count, queries = _count(Patient.objects.filter(user__last_name="Hopper"))
+    assert count == 3
+    assert len(queries) == 1 and "LIMIT 4" in queries[0] and "reltuples" not in queries[0]
+
+
+def test_a_filtered_list_past_its_bound_is_estimated_on_postgresql_and_counted_elsewhere(db, is_postgres):
+    factories.PatientFactory.create_batch(5, user__last_name="Knuth")
+    factories.PatientFactory(user__last_name="Hopper")
+    count, queries = _count(Patient.objects.filter(user__last_name="Knuth"))
+    assert "LIMIT 4" in queries[0]
+    assert len(queries) == 2
+    if is_postgres:
+        # the bounded count (4 rows: more than 3) and the planner's estimate, never a full count
+        assert queries[1].startswith("EXPLAIN")
+        assert count >= 4
+    else:
+        assert "COUNT(*)" in queries[1] and "LIMIT" not in queries[1]
+        assert count == 5

@@ -1,7 +1,8 @@
 """Page-number pagination: `?page=` and `?page_size=` (default 50, at most 200).
 
-`count` is exact up to 10,000 rows; past that, on PostgreSQL, it is the planner's
-estimate, so a list of a million appointments never runs a full COUNT(*).
+`count` is exact up to 1,000 rows of a filtered list and 10,000 of a whole table; past
+that, on PostgreSQL, it is the planner's estimate, so a list of a million appointments
+never runs a full COUNT(*).
 """
 
 from __future__ import annotations
