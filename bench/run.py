@@ -335,11 +335,6 @@ def run_profile(name: str, args) -> dict:
                         1
                     ]
                 row["queries_by_page_size"] = sized
-            # One client at a time: the cost of the request itself, without queueing behind others.
-            row["unloaded"] = wrk(
-                ep["path"], duration=max(3, args.duration // 2), connections=1,
-                token=ep.get("token"), cookie=ep.get("cookie"), hx=ep.get("hx", False),
-            )  # fmt: skip
             # Staff pages: a handful of people at once, not a crowd.
             connections = args.admin_connections if ep["kind"] == "admin" else args.connections
             row["connections"] = connections
@@ -355,6 +350,12 @@ def run_profile(name: str, args) -> dict:
                     ep["path"], duration=args.duration, connections=args.connections,
                     token=ep.get("token"), cookie=ep.get("cookie"), delay_ms=delay, hx=ep.get("hx", False),
                 )  # fmt: skip
+            # One client at a time, on warm workers: the cost of the request itself, without
+            # queueing behind others.
+            row["unloaded"] = wrk(
+                ep["path"], duration=max(3, args.duration // 2), connections=1,
+                token=ep.get("token"), cookie=ep.get("cookie"), hx=ep.get("hx", False),
+            )  # fmt: skip
             for ref in ("limit", "naive"):
                 if ep.get(ref):
                     ref_row = wrk(ep[ref], duration=args.duration, connections=args.connections, token=ep["token"])
