@@ -8,6 +8,7 @@ import pytest
 from django.core import mail
 
 from clinic import booking
+from clinic.api.filters import AppointmentFilter
 from clinic.models import Appointment, IdempotencyKey
 from tests.api.conftest import client_for
 from tests.factories import AppointmentFactory, DoctorFactory, MedicalRecordFactory, PatientFactory
@@ -276,3 +277,25 @@ def test_unknown_ids_answer_json_404(reception):
     for url in ("/appointments/999999/", "/appointments/abc/", f"/appointments/{10**30}/"):
         response = client.get(url)
         assert response.status_code == 404 and "detail" in response.json()
+
+
+def test_the_filterset_is_built_only_when_the_query_names_a_filter(reception, monkeypatch):
+    """An unfiltered list skips django-filter's per-request form; a filtered one still gets it,
+    with its 400 for a bad value."""
+    kept = AppointmentFactory()
+    AppointmentFactory()
+    built = []
+    original = AppointmentFilter.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(kwargs.get("data") or args[0])
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AppointmentFilter, "__init__", counting)
+    client = client_for(reception)
+    assert client.get("/appointments/", {"page_size": 10, "ordering": "x"}).json()["count"] == 2
+    assert built == []
+    response = client.get("/appointments/", {"doctor": kept.doctor_id})
+    assert [row["id"] for row in response.json()["results"]] == [kept.pk]
+    assert len(built) == 1
+    assert client.get("/appointments/", {"status": "lost"}).status_code == 400
