@@ -56,6 +56,15 @@ def test_postgres_refuses_partly_overlapping_appointments(next_monday_10):
     _raw_appointment(PatientFactory(), doctor, next_monday_10 + timedelta(minutes=60))
 
 
+@pytest.mark.postgres
+def test_postgres_refuses_an_appointment_longer_than_the_overlap_search_reads(next_monday_10):
+    doctor = DoctorFactory()
+    _raw_appointment(PatientFactory(), doctor, next_monday_10, minutes=24 * 60)  # a day exactly
+    with pytest.raises(IntegrityError, match="appointment_length_bounded"), transaction.atomic():
+        _raw_appointment(PatientFactory(), doctor, next_monday_10 + timedelta(days=2), minutes=24 * 60 + 1)
+    assert Appointment.objects.count() == 1
+
+
 def test_full_clean_reports_a_partial_overlap_on_every_database(next_monday_10):
     doctor = DoctorFactory()
     _raw_appointment(PatientFactory(), doctor, next_monday_10, minutes=60)
