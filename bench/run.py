@@ -16,6 +16,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -33,6 +34,8 @@ PROFILES = {
     "1m": {"patients": 100_000, "doctors": 50, "appointments": 1_000_000, "records": 50_000},
 }
 PAGE = 50
+# The environment and fixtures of each profile run, for the side-by-side growth runs.
+PREPARED: dict[str, tuple[dict, dict]] = {}
 
 
 def log(message: str) -> None:
@@ -77,12 +80,13 @@ def prepare_database(name: str, sizes: dict) -> dict:
 
 
 class Server:
-    def __init__(self, env: dict) -> None:
+    def __init__(self, env: dict, port: int = PORT) -> None:
         workers = 2 * (os.cpu_count() or 1) + 1
         self.workers = workers
+        self.base = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{PORT}",
+                sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
                 "--workers", str(workers), "--worker-class", "sync", "--log-level", "warning",
                 "--env", "DJANGO_SETTINGS_MODULE=config.settings.bench",
             ],
@@ -91,12 +95,15 @@ class Server:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                urllib.request.urlopen(f"{BASE}/api/schema/", timeout=2)
-                return
+                urllib.request.urlopen(f"{self.base}/api/schema/", timeout=2)
+                break
             except OSError:
                 time.sleep(0.3)
-        self.stop()
-        raise RuntimeError("gunicorn did not start")
+        else:
+            self.stop()
+            raise RuntimeError("gunicorn did not start")
+        # Every worker's first requests import and connect; keep them out of the measurements.
+        subprocess.run(["wrk", "-t2", "-c16", "-d3s", f"{self.base}/api/schema/"], check=True, capture_output=True)
 
     def stop(self) -> None:
         os.killpg(self.proc.pid, signal.SIGTERM)
@@ -273,8 +280,9 @@ def _probe_once(path: str, token: str | None, cookie: str | None, hx: bool) -> t
 
 
 def wrk(
-    path: str, *, duration: int, connections: int, token=None, cookie=None, bodies=None, delay_ms=0, hx=False
-) -> dict:
+    path: str, *, duration: int, connections: int, token=None, cookie=None, bodies=None, delay_ms=0, hx=False,
+    base: str = BASE,
+) -> dict:  # fmt: skip
     env = {
         **os.environ,
         "BENCH_TOKEN": token or "",
@@ -287,7 +295,7 @@ def wrk(
     threads = 1 if bodies else min(2, connections)
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
-         "-s", str(BENCH / "wrk.lua"), BASE + path],
+         "-s", str(BENCH / "wrk.lua"), base + path],
         env=env, check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     line = next(line for line in out.splitlines() if line.startswith("BENCHJSON "))
@@ -308,6 +316,7 @@ def wrk(
 def run_profile(name: str, args) -> dict:
     env = prepare_database(name, PROFILES[name])
     fx = fixtures(env)
+    PREPARED[name] = (env, fx)
     costs = row_costs(env)
     server = Server(env)
     results: dict = {
@@ -319,7 +328,7 @@ def run_profile(name: str, args) -> dict:
     }
     try:
         for ep in endpoints(fx):
-            if args.only and not any(part in ep["name"] for part in args.only.split(",")):
+            if not selected(ep, args):
                 continue
             status, queries = probe(ep["path"], ep.get("token"), ep.get("cookie"), ep.get("hx", False))
             row = {"name": ep["name"], "kind": ep["kind"], "path": ep["path"], "status": status, "queries": queries}
@@ -370,6 +379,39 @@ def run_profile(name: str, args) -> dict:
     finally:
         server.stop()
     return results
+
+
+def selected(ep: dict, args) -> bool:
+    return not args.only or any(part in ep["name"] for part in args.only.split(","))
+
+
+def growth(args) -> list[dict]:
+    """Each endpoint alone at 10k and at 1M, both served at once and measured in turns
+    (`--growth-rounds` runs of 3 s each), so that whatever else slows the machine for a
+    while falls on both sizes alike. The figure is the median of the runs' p95s."""
+    (small_env, small_fx), (large_env, large_fx) = PREPARED["10k"], PREPARED["1m"]
+    servers = {"10k": Server(small_env, PORT), "1m": Server(large_env, PORT + 1)}
+    rows = []
+    try:
+        for small, large in zip(endpoints(small_fx), endpoints(large_fx), strict=True):
+            if not selected(small, args):
+                continue
+            p95: dict[str, list[float]] = {"10k": [], "1m": []}
+            for _ in range(args.growth_rounds):
+                for size, ep in (("10k", small), ("1m", large)):
+                    run = wrk(
+                        ep["path"], duration=3, connections=1, token=ep.get("token"), cookie=ep.get("cookie"),
+                        hx=ep.get("hx", False), base=servers[size].base,
+                    )  # fmt: skip
+                    p95[size].append(run["p95_ms"])
+            median = {size: statistics.median(values) for size, values in p95.items()}
+            ratio = round(median["1m"] / max(median["10k"], 0.01), 2)
+            rows.append({"name": small["name"], "p95_ms": median, "ratio": ratio, "runs_p95_ms": p95})
+            log(f"growth {small['name']}: p95 {median['10k']} → {median['1m']} ms alone, × {ratio}")
+    finally:
+        for server in servers.values():
+            server.stop()
+    return rows
 
 
 def bench_booking(fx: dict, env: dict, args) -> dict:
@@ -466,22 +508,30 @@ def write_reports(results: dict) -> None:
                   f"{b['emails_queued']} emails queued.", ""]  # fmt: skip
     if len(results["profiles"]) == 2:
         small, large = results["profiles"]
+        side_by_side = {row["name"]: row for row in results.get("growth", [])}
         lines += [
             "## Growth: p95 at 1M ÷ p95 at 10k",
             "",
-            "Alone: one client at a time, the request's own cost. Saturated: 8 clients (2 on admin pages), "
-            "where the p95 is mostly the wait for a free worker and moves with the run's noise.",
+            "Alone: one client at a time, the request's own cost. Side by side: both sizes served at once and "
+            f"measured in turns, {results['args'].get('growth_rounds', 0)} runs of 3 s each, the median of their "
+            "p95s (the growth figure). In each profile's run: the alone run of the tables above, minutes apart. "
+            "Saturated: 8 clients (2 on admin pages), where the p95 is mostly the wait for a free worker.",
             "",
-            "| endpoint | alone | saturated | at 70% |",
-            "|---|---|---|---|",
+            "| endpoint | side by side: p95 ms 10k → 1M | side by side × | alone in each profile's run × "
+            "| saturated × | at 70% × |",
+            "|---|---|---|---|---|---|",
         ]
         for a, b in zip(small["endpoints"], large["endpoints"], strict=True):
             ratios = [
                 round(b[run]["p95_ms"] / max(a[run]["p95_ms"], 0.01), 2) if run in a and run in b else ""
                 for run in ("unloaded", "saturation", "at_70pct")
             ]
-            if any(ratios):
-                lines.append(f"| {a['name']} | {' | '.join(map(str, ratios))} |")
+            both = side_by_side.get(a["name"])
+            pair = f"{both['p95_ms']['10k']} → {both['p95_ms']['1m']}" if both else ""
+            if any(ratios) or both:
+                lines.append(
+                    f"| {a['name']} | {pair} | {both['ratio'] if both else ''} | {' | '.join(map(str, ratios))} |"
+                )
         lines.append("")
     (BENCH / "results.md").write_text("\n".join(lines))
     chart(results)
@@ -517,6 +567,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--admin-connections", type=int, default=2)
+    parser.add_argument("--growth-rounds", type=int, default=3, help="side-by-side runs per endpoint and size")
     parser.add_argument(
         "--only", default="", help="comma-separated parts of endpoint names: run those, print, write no report"
     )
@@ -538,6 +589,9 @@ def main() -> None:
     for name in args.profiles.split(","):
         log(f"profile {name}")
         results["profiles"].append(run_profile(name, args))
+    if {"10k", "1m"} <= PREPARED.keys() and args.growth_rounds:
+        log("growth: both sizes side by side")
+        results["growth"] = growth(args)
     if args.only:
         return
     write_reports(results)
