@@ -313,6 +313,11 @@ def wrk(
     }
 
 
+def wrk_endpoint(ep: dict, **run) -> dict:
+    """`wrk` on an endpoint of `endpoints()`, with its credentials and headers."""
+    return wrk(ep["path"], token=ep.get("token"), cookie=ep.get("cookie"), hx=ep.get("hx", False), **run)
+
+
 def run_profile(name: str, args) -> dict:
     env = prepare_database(name, PROFILES[name])
     fx = fixtures(env)
@@ -347,24 +352,15 @@ def run_profile(name: str, args) -> dict:
             # Staff pages: a handful of people at once, not a crowd.
             connections = args.admin_connections if ep["kind"] == "admin" else args.connections
             row["connections"] = connections
-            row["saturation"] = wrk(
-                ep["path"], duration=args.duration, connections=connections,
-                token=ep.get("token"), cookie=ep.get("cookie"), hx=ep.get("hx", False),
-            )  # fmt: skip
+            row["saturation"] = wrk_endpoint(ep, duration=args.duration, connections=connections)
             if ep["kind"] != "admin":
                 # Hold about 70% of the saturation rate: each connection waits between requests.
                 target = 0.7 * row["saturation"]["rps"]
                 delay = max(1, int(1000 * args.connections / target - row["saturation"]["mean_ms"]))
-                row["at_70pct"] = wrk(
-                    ep["path"], duration=args.duration, connections=args.connections,
-                    token=ep.get("token"), cookie=ep.get("cookie"), delay_ms=delay, hx=ep.get("hx", False),
-                )  # fmt: skip
+                row["at_70pct"] = wrk_endpoint(ep, duration=args.duration, connections=args.connections, delay_ms=delay)
             # One client at a time, on warm workers: the cost of the request itself, without
             # queueing behind others.
-            row["unloaded"] = wrk(
-                ep["path"], duration=max(3, args.duration // 2), connections=1,
-                token=ep.get("token"), cookie=ep.get("cookie"), hx=ep.get("hx", False),
-            )  # fmt: skip
+            row["unloaded"] = wrk_endpoint(ep, duration=max(3, args.duration // 2), connections=1)
             for ref in ("limit", "naive"):
                 if ep.get(ref):
                     ref_row = wrk(ep[ref], duration=args.duration, connections=args.connections, token=ep["token"])
@@ -399,10 +395,7 @@ def growth(args) -> list[dict]:
             p95: dict[str, list[float]] = {"10k": [], "1m": []}
             for _ in range(args.growth_rounds):
                 for size, ep in (("10k", small), ("1m", large)):
-                    run = wrk(
-                        ep["path"], duration=3, connections=1, token=ep.get("token"), cookie=ep.get("cookie"),
-                        hx=ep.get("hx", False), base=servers[size].base,
-                    )  # fmt: skip
+                    run = wrk_endpoint(ep, duration=3, connections=1, base=servers[size].base)
                     p95[size].append(run["p95_ms"])
             median = {size: statistics.median(values) for size, values in p95.items()}
             ratio = round(median["1m"] / max(median["10k"], 0.01), 2)

@@ -80,8 +80,11 @@ class PatientSearchMixin:
             return queryset, False
         if not self.search_path:  # the patients themselves, a page at a time
             return queryset.filter(pk__in=patients_matching(queryset, search_term)), False
-        patients = self.matching_ids(request, patients_matching(access.patients_visible_to(request.user), search_term))
-        return queryset.filter(**{f"{self.search_path}_id__in": patients}), False
+        return queryset.filter(**{f"{self.search_path}_id__in": self.patient_ids(request, search_term)}), False
+
+    def patient_ids(self, request, search_term: str) -> list[int]:
+        """The ids of the patients the user may see whom the search names, at most SEARCH_MATCHES."""
+        return self.matching_ids(request, patients_matching(access.patients_visible_to(request.user), search_term))
 
     @staticmethod
     def matching_ids(request, ids: QuerySet, kind: str = "patients") -> list[int]:
@@ -232,13 +235,25 @@ class RoleAccessMixin:
         return super().history_view(request, object_id, extra_context)
 
 
-class ClinicHistoryAdmin(RoleAccessMixin, SimpleHistoryAdmin):
-    """A clinical model: history viewable (never reverted around the services), sized for big tables."""
+class BigTableMixin:
+    """A changelist sized for big tables: counts that stay cheap (clinic/pagination.py), no
+    second count of the whole table, and no per-choice filter counts, each a scan of it."""
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
-    # Per-choice counts of the filters would each scan the table.
     show_facets = admin.ShowFacets.NEVER
+
+
+class ReadOnlyLogMixin(BigTableMixin, RoleAccessMixin):
+    """A log or queue kept by the system: for the clinic admin alone, and nobody writes to it here."""
+
+    refused_actions = frozenset({"add", "change", "delete"})
+    reception_allowed = False
+
+
+class ClinicHistoryAdmin(BigTableMixin, RoleAccessMixin, SimpleHistoryAdmin):
+    """A clinical model: history viewable (never reverted around the services), sized for big tables."""
+
     list_per_page = 50
 
     def revert_disabled(self, request, obj=None) -> bool:
@@ -394,12 +409,9 @@ class ServiceAdminMixin:
 
 
 @admin.register(User)
-class UserAdmin(RoleAccessMixin, DjangoUserAdmin):
+class UserAdmin(BigTableMixin, RoleAccessMixin, DjangoUserAdmin):
     """Sign-in accounts. Only the clinic admin grants staff status, groups and permissions."""
 
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
     list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_active")
     list_filter = ("is_staff", "is_superuser", "is_active")
 
@@ -664,11 +676,8 @@ class DoctorAdmin(ServiceAdminMixin, ClinicHistoryAdmin):
 
 
 @admin.register(TimeOff)
-class TimeOffAdmin(RoleAccessMixin, admin.ModelAdmin):
+class TimeOffAdmin(BigTableMixin, RoleAccessMixin, admin.ModelAdmin):
     doctor_actions = frozenset({"view", "add", "change", "delete"})
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
     list_display = ("doctor", "starts_at", "ends_at", "reason")
     list_select_related = ("doctor__user",)
     autocomplete_fields = ("doctor",)
@@ -793,7 +802,7 @@ class AppointmentAdmin(PatientSearchMixin, RecordReadsLogMixin, ServiceAdminMixi
         words = search_term.split()
         if not words:
             return queryset, False
-        patients = self.matching_ids(request, patients_matching(access.patients_visible_to(request.user), search_term))
+        patients = self.patient_ids(request, search_term)
         doctors = access.doctors_visible_to(request.user).filter(names_matching(words, specialization=True))
         doctors = self.matching_ids(request, doctors.order_by().values_list("pk", flat=True), "doctors")
         return queryset.filter(Q(patient_id__in=patients) | Q(doctor_id__in=doctors)), False
@@ -954,14 +963,9 @@ class MedicalRecordAdmin(PatientSearchMixin, RecordReadsLogMixin, ServiceAdminMi
 
 
 @admin.register(EmailOutbox)
-class EmailOutboxAdmin(RoleAccessMixin, admin.ModelAdmin):
+class EmailOutboxAdmin(ReadOnlyLogMixin, admin.ModelAdmin):
     """The patients' notices as the worker sees them: read only, for the clinic admin."""
 
-    refused_actions = frozenset({"add", "change", "delete"})
-    reception_allowed = False
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
     list_display = ("created_at", "kind", "status", "recipient", "appointment_id", "attempts", "sent_at")
     list_filter = ("status", "kind")
     search_fields = ("recipient",)
@@ -974,15 +978,10 @@ RECORD_IDS_SHOWN = 20
 
 
 @admin.register(RecordAccess)
-class RecordAccessAdmin(RoleAccessMixin, admin.ModelAdmin):
+class RecordAccessAdmin(ReadOnlyLogMixin, admin.ModelAdmin):
     """Who was shown which medical records, when and through which request: read only, for
     the clinic admin alone. Nobody can add, change or delete a row (the model refuses too)."""
 
-    refused_actions = frozenset({"add", "change", "delete"})
-    reception_allowed = False
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
     list_display = ("at", "username", "channel", "method", "path", "records", "ip_address")
     list_filter = ("channel",)
     search_fields = ("=username", "path")
@@ -1030,10 +1029,5 @@ class LoginAttemptAdmin(RoleAccessMixin, AxesAccessAttemptAdmin):
 
 
 @admin.register(AccessLog)
-class LoginLogAdmin(RoleAccessMixin, AxesAccessLogAdmin):
+class LoginLogAdmin(ReadOnlyLogMixin, AxesAccessLogAdmin):
     """Successful sign-ins to the admin and the pages, read only."""
-
-    refused_actions = frozenset({"add", "change", "delete"})
-    reception_allowed = False
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False

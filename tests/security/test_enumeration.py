@@ -13,10 +13,9 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from tests import factories
+from tests.security.conftest import WRONG
 
 pytestmark = pytest.mark.django_db
-
-WRONG = "not-the-password"
 
 
 @pytest.fixture(autouse=True)
@@ -24,11 +23,6 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def alice(db):
-    return factories.PatientFactory(user__username="alice", user__email="alice@example.test").user
 
 
 @pytest.fixture

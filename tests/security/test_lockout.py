@@ -16,10 +16,10 @@ from rest_framework.test import APIClient
 
 from clinic import lockout
 from tests import factories
+from tests.security.conftest import WRONG
 
 pytestmark = pytest.mark.django_db
 
-WRONG = "not-the-password"
 LIMIT = 5
 
 
@@ -30,11 +30,6 @@ def _lockout_on(settings):
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def alice(db):
-    return factories.PatientFactory(user__username="alice", user__email="alice@example.test").user
 
 
 def admin_login(client: Client, username: str, password: str, address: str = "127.0.0.1"):
