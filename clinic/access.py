@@ -22,31 +22,21 @@ from typing import TYPE_CHECKING
 from django.db import connection
 from django.db.models import QuerySet
 
-from clinic.models import Appointment, Doctor, MedicalRecord, Patient, TimeOff
+from clinic.models import ACCOUNT_FIELDS, Appointment, Doctor, MedicalRecord, Patient, TimeOff
 
 if TYPE_CHECKING:
     from clinic.models import User
 
 RECEPTION_GROUP = "Reception"
+NOT_ALLOWED = "You do not have permission to perform this action."
 
-# Fields each role may write on a patient or doctor it may change.
+# Fields each role may write on a patient or doctor it may change. A password is the user's
+# own: only the clinic admin, who already sees everything, may set another user's.
 PATIENT_SELF_FIELDS = frozenset({"email", "first_name", "last_name", "phone"})
-PATIENT_STAFF_FIELDS = frozenset(
-    {"username", "email", "first_name", "last_name", "phone", "insurance_number", "password"}
-)
-DOCTOR_SELF_FIELDS = frozenset(
-    {
-        "first_name",
-        "last_name",
-        "email",
-        "specialization",
-        "available_from",
-        "available_to",
-        "slot_minutes",
-        "working_days",
-    }
-)
-DOCTOR_STAFF_FIELDS = DOCTOR_SELF_FIELDS | {"username", "password"}
+PATIENT_STAFF_FIELDS = frozenset({*ACCOUNT_FIELDS, *Patient.PROFILE_FIELDS})
+DOCTOR_SELF_FIELDS = frozenset({"first_name", "last_name", "email", *Doctor.PROFILE_FIELDS})
+DOCTOR_STAFF_FIELDS = frozenset({*ACCOUNT_FIELDS, *Doctor.PROFILE_FIELDS})
+PASSWORD = "password"  # noqa: S105 (a field name)
 
 
 class Role(enum.StrEnum):
@@ -136,14 +126,6 @@ def patient_of(user: User) -> Patient | None:
         return None
 
 
-def doctor_of(user: User) -> Doctor | None:
-    """The user's own doctor profile, if they have one."""
-    try:
-        return user.doctor
-    except (Doctor.DoesNotExist, AttributeError):
-        return None
-
-
 # --- Selectors -------------------------------------------------------------------
 
 
@@ -205,11 +187,22 @@ def can_create_patient(user: User) -> bool:
     return role_of(user) in STAFF_ROLES
 
 
+def can_set_password(user: User) -> bool:
+    """Whether `user` may set another user's password (on creating or changing their account)."""
+    return role_of(user) is Role.ADMIN
+
+
+def can_send_password_link(user: User, account: User) -> bool:
+    """Reception and the clinic admin email a patient or doctor a link to set their own password
+    (to the address on record: the link is the user's, not the sender's)."""
+    return role_of(user) in STAFF_ROLES and not account.is_superuser
+
+
 def patient_fields_writable_by(user: User, patient: Patient) -> frozenset[str]:
     """The patient fields `user` may change; empty when they may change none."""
     role = role_of(user)
     if role in STAFF_ROLES:
-        return PATIENT_STAFF_FIELDS
+        return PATIENT_STAFF_FIELDS | ({PASSWORD} if can_set_password(user) else set())
     if role is Role.PATIENT and patient.user_id == user.pk:
         return PATIENT_SELF_FIELDS
     return frozenset()
@@ -233,7 +226,7 @@ def can_create_doctor(user: User) -> bool:
 def doctor_fields_writable_by(user: User, doctor: Doctor) -> frozenset[str]:
     role = role_of(user)
     if role in STAFF_ROLES:
-        return DOCTOR_STAFF_FIELDS
+        return DOCTOR_STAFF_FIELDS | ({PASSWORD} if can_set_password(user) else set())
     if role is Role.DOCTOR and doctor.user_id == user.pk:
         return DOCTOR_SELF_FIELDS
     return frozenset()

@@ -1,39 +1,50 @@
-"""Accounts: patients registering themselves, and staff creating patients and doctors."""
+"""Accounts: patients registering themselves, staff creating, changing and deleting patients
+and doctors, and the links that let a user set their own password.
+
+Each service takes the acting user and asks `clinic.access` itself, so the API, the admin
+and the pages cannot disagree about who may write which field: a field outside what the
+actor may write is refused with a field error, never dropped.
+
+A password is its user's own. Only the clinic admin may set another user's; an account
+created without one (by reception, say) is emailed a link to choose it, through allauth's
+password-reset flow on the worker, and staff can send that link again.
+
+The address a user signs in with, resets their password with and is counted against by the
+lockout is the one on record: allauth's `EmailAddress` rows are kept equal to `User.email`,
+so an address the user no longer has finds nothing.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from allauth.account.models import EmailAddress
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from clinic.models import EMAIL_TAKEN, Doctor, Patient, User
+from clinic import access
+from clinic.access import NOT_ALLOWED, PASSWORD, RECEPTION_GROUP
+from clinic.models import ACCOUNT_FIELDS, EMAIL_TAKEN, Doctor, Patient, User
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+# Error messages: tests assert on these.
 USERNAME_TAKEN = "A user with that username already exists."
 EMAIL_REQUIRED = "An email address is required."
+FIELD_NOT_WRITABLE = "You may not change this field."
+PASSWORD_NOT_YOURS = "Only the clinic admin sets another user's password."  # noqa: S105 (a message)
+PASSWORD_LINK_NOTE = "Leave it out: the new user is emailed a link to set their own password."  # noqa: S105 (a message)
+# The history row of a profile whose user's password the clinic admin set.
+PASSWORD_SET_REASON = "Password set by the clinic admin"  # noqa: S105 (a history note)
+
+Profile = Patient | Doctor
 
 
-def _check_identity(*, username: str, email: str, password: str | None, exclude_pk: int | None = None) -> None:
-    """Username and email free in any case; password through Django's validators."""
-    errors: dict[str, list[str]] = {}
-    others = User.objects.exclude(pk=exclude_pk) if exclude_pk else User.objects.all()
-    if username and others.filter(username__iexact=username).exists():
-        errors["username"] = [USERNAME_TAKEN]
-    if not email:
-        errors["email"] = [EMAIL_REQUIRED]
-    elif others.filter(email__iexact=email).exists():
-        errors["email"] = [EMAIL_TAKEN]
-    if password is not None:
-        try:
-            validate_password(password, user=User(username=username, email=email))
-        except ValidationError as exc:
-            errors["password"] = list(exc.messages)
-    if errors:
-        raise ValidationError(errors)
+# --- Creating accounts -----------------------------------------------------------------
 
 
-@transaction.atomic
 def patient_register(
     *,
     username: str,
@@ -44,75 +55,217 @@ def patient_register(
     phone: str = "",
     insurance_number: str = "",
 ) -> Patient:
-    """Create a user and their patient profile, or raise ValidationError and write nothing."""
-    _check_identity(username=username, email=email, password=password)
-    user = User(username=username, email=email, first_name=first_name, last_name=last_name)
-    user.set_password(password)
-    user.full_clean(exclude=["password"])
-    user.save()
-    patient = Patient(user=user, phone=phone, insurance_number=insurance_number)
-    patient.full_clean()
-    patient._history_user = user
-    patient.save()
-    return patient
+    """A patient signing up (the sign-up page or `/registrations/`): their own account and password."""
+    return _profile_create(
+        model=Patient,
+        actor=None,
+        account={"username": username, "email": email, "first_name": first_name, "last_name": last_name},
+        password=password,
+        profile={"phone": phone, "insurance_number": insurance_number},
+    )
+
+
+def patient_create(*, actor: User, password: str | None = None, **fields: Any) -> Patient:
+    """Staff create a patient: the account fields and the patient's own (`Patient.PROFILE_FIELDS`)."""
+    if not access.can_create_patient(actor):
+        raise PermissionDenied(NOT_ALLOWED)
+    return _staff_create(model=Patient, actor=actor, password=password, fields=fields)
+
+
+def doctor_create(*, actor: User, password: str | None = None, **fields: Any) -> Doctor:
+    """Staff create a doctor: the account fields and the practice (`Doctor.PROFILE_FIELDS`)."""
+    if not access.can_create_doctor(actor):
+        raise PermissionDenied(NOT_ALLOWED)
+    return _staff_create(model=Doctor, actor=actor, password=password, fields=fields)
+
+
+def _staff_create(*, model: type[Profile], actor: User, password: str | None, fields: dict[str, Any]) -> Profile:
+    if password and not access.can_set_password(actor):
+        raise ValidationError({PASSWORD: [f"{PASSWORD_NOT_YOURS} {PASSWORD_LINK_NOTE}"]})
+    unknown = set(fields) - set(ACCOUNT_FIELDS) - set(model.PROFILE_FIELDS)
+    if unknown:
+        raise ValidationError({name: [FIELD_NOT_WRITABLE] for name in sorted(unknown)})
+    return _profile_create(
+        model=model,
+        actor=actor,
+        account={name: fields.get(name, "") for name in ACCOUNT_FIELDS},
+        password=password or None,
+        profile={name: value for name, value in fields.items() if name in model.PROFILE_FIELDS},
+    )
 
 
 @transaction.atomic
-def doctor_create(*, username: str, email: str, password: str | None = None, **fields: Any) -> Doctor:
-    """Create a doctor's user and profile (staff only; callers check access)."""
-    user_fields = {k: fields.pop(k) for k in ("first_name", "last_name") if k in fields}
-    _check_identity(username=username, email=email, password=password)
-    user = User(username=username, email=email, **user_fields)
+def _profile_create(
+    *,
+    model: type[Profile],
+    actor: User | None,
+    account: dict[str, str],
+    password: str | None,
+    profile: dict[str, Any],
+) -> Profile:
+    """Create a user and their profile, or raise ValidationError and write nothing.
+
+    Without a password the account cannot sign in until its user follows the emailed link.
+    """
+    user = User(**account)
+    _check_identity(user, password=password)
     if password:
         user.set_password(password)
     else:
         user.set_unusable_password()
-    user.full_clean(exclude=["password"])
+    user.full_clean(exclude=[PASSWORD])
     user.save()
-    doctor = Doctor(user=user, **fields)
-    doctor.full_clean()
-    doctor.save()
-    return doctor
+    _email_address_sync(user)
+    created = model(user=user, **profile)
+    created.full_clean()
+    created._history_user = actor or user
+    created.save()
+    if not password:
+        _password_link_queue(user)
+    return created
 
 
-USER_FIELDS = frozenset({"username", "email", "first_name", "last_name"})
+# --- Changing accounts -----------------------------------------------------------------
+
+
+def fields_writable_by(actor: User, profile: Profile) -> frozenset[str]:
+    """The fields of `profile` (and its user) that `actor` may change."""
+    if isinstance(profile, Doctor):
+        return access.doctor_fields_writable_by(actor, profile)
+    return access.patient_fields_writable_by(actor, profile)
 
 
 @transaction.atomic
-def profile_update(*, profile: Patient | Doctor, changes: dict[str, Any]) -> Patient | Doctor:
-    """Apply already-authorised `changes` to a patient or doctor and their user."""
+def profile_update(*, actor: User, profile: Profile, changes: dict[str, Any]) -> Profile:
+    """Apply `changes` (field → new value) to a patient or doctor and their user.
+
+    Values equal to the current ones are no change, so a full PUT of the current state passes;
+    a changed field the actor may not write is refused (ValidationError, nothing written).
+    A password is always a change; an empty one means "keep the current password".
+    """
+    writable = fields_writable_by(actor, profile)
+    if not writable:
+        raise PermissionDenied(NOT_ALLOWED)
     user = profile.user
-    user_changes = {k: v for k, v in changes.items() if k in USER_FIELDS}
-    password = changes.get("password")
-    if user_changes or password:
-        _check_identity(
-            username=user_changes.get("username", ""),
-            email=user_changes.get("email", user.email),
-            password=password,
-            exclude_pk=user.pk,
-        )
-        for name, value in user_changes.items():
+    current = {
+        **{name: getattr(user, name) for name in ACCOUNT_FIELDS},
+        **{name: getattr(profile, name) for name in profile.PROFILE_FIELDS},
+    }
+    changed = {
+        name: value
+        for name, value in changes.items()
+        if (name == PASSWORD and value) or (name != PASSWORD and current.get(name, object()) != value)
+    }
+    refused = {name: [FIELD_NOT_WRITABLE] for name in changed if name not in writable}
+    if refused:
+        raise ValidationError(refused)
+    password = changed.pop(PASSWORD, None)
+    account = {name: value for name, value in changed.items() if name in ACCOUNT_FIELDS}
+    if account or password:
+        for name, value in account.items():
             setattr(user, name, value)
+        _check_identity(user, password=password)
         if password:
             user.set_password(password)
-        user.full_clean(exclude=["password"])
+        user.full_clean(exclude=[PASSWORD])
         user.save()
-    for name, value in changes.items():
-        if name not in USER_FIELDS and name != "password":
+        if "email" in account:
+            _email_address_sync(user)
+    for name, value in changed.items():
+        if name not in ACCOUNT_FIELDS:
             setattr(profile, name, value)
     profile.full_clean()
+    profile._history_user = actor
+    if password:
+        profile._change_reason = PASSWORD_SET_REASON
     profile.save()
     return profile
 
 
 @transaction.atomic
-def profile_delete(*, profile: Patient | Doctor) -> None:
-    """Delete a patient's or doctor's profile and, unless they are staff, their login too.
+def user_update(*, actor: User, user: User, changed: Iterable[str]) -> User:
+    """Save a sign-in account the clinic admin edited in the admin (`changed`: the fields it changed)."""
+    if not access.can_set_password(actor):
+        raise PermissionDenied(NOT_ALLOWED)
+    changed = set(changed)
+    if "email" in changed:
+        _check_identity(user, password=None)
+    user.save()
+    if "email" in changed:
+        _email_address_sync(user)
+    return user
+
+
+@transaction.atomic
+def profile_delete(*, actor: User, profile: Profile) -> None:
+    """Delete a patient's or doctor's profile and their login, unless the login has another role.
 
     Appointments or records hanging on the profile refuse the delete (ProtectedError) and
     nothing is deleted.
     """
+    allowed = access.can_delete_doctor if isinstance(profile, Doctor) else access.can_delete_patient
+    if not allowed(actor, profile):
+        raise PermissionDenied(NOT_ALLOWED)
     user = profile.user
+    profile._history_user = actor
     profile.delete()
-    if not user.is_staff:
+    other_profile = Patient if isinstance(profile, Doctor) else Doctor
+    keeps_login = (
+        user.is_superuser
+        or user.groups.filter(name=RECEPTION_GROUP).exists()
+        or other_profile.objects.filter(user=user).exists()
+    )
+    if not keeps_login:
         user.delete()
+
+
+# --- Passwords ------------------------------------------------------------------------
+
+
+def password_link_send(*, actor: User, user: User) -> None:
+    """Email `user` a link to set their own password (allauth's reset flow, on the worker)."""
+    if not access.can_send_password_link(actor, user):
+        raise PermissionDenied(NOT_ALLOWED)
+    if not user.email:
+        raise ValidationError({"email": [EMAIL_REQUIRED]})
+    _password_link_queue(user)
+
+
+def _password_link_queue(user: User) -> None:
+    from clinic.adapters import password_set_email_enqueue
+
+    user_id = user.pk
+    transaction.on_commit(lambda: password_set_email_enqueue(User.objects.get(pk=user_id)), robust=True)
+
+
+# --- Internals -------------------------------------------------------------------------
+
+
+def _check_identity(user: User, *, password: str | None) -> None:
+    """Username and email free in any case; a password through Django's validators, against
+    the user it is for (its username, names and email as they will be)."""
+    errors: dict[str, list[str]] = {}
+    others = User.objects.exclude(pk=user.pk) if user.pk else User.objects.all()
+    if user.username and others.filter(username__iexact=user.username).exists():
+        errors["username"] = [USERNAME_TAKEN]
+    if not user.email:
+        errors["email"] = [EMAIL_REQUIRED]
+    elif others.filter(email__iexact=user.email).exists():
+        errors["email"] = [EMAIL_TAKEN]
+    if password is not None:
+        try:
+            validate_password(password, user=user)
+        except ValidationError as exc:
+            errors[PASSWORD] = list(exc.messages)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _email_address_sync(user: User) -> None:
+    """Make the user's address on record their one allauth address, primary and verified;
+    any other address of theirs is forgotten (no sign-in, no reset, no lockout count)."""
+    EmailAddress.objects.filter(user=user).exclude(email__iexact=user.email).delete()
+    if user.email:
+        EmailAddress.objects.update_or_create(
+            user=user, email__iexact=user.email, defaults={"email": user.email, "primary": True, "verified": True}
+        )

@@ -7,34 +7,102 @@ makes no SMTP round trip: a reset for a known address answers about as fast as o
 an unknown address, and a slow or down mail server neither slows nor breaks the page.
 A failed send is a failed task, which the database broker offers again (the Redis broker
 does not re-deliver failed tasks).
+
+Every account email speaks in the clinic's name (`CLINIC_NAME`): its subject starts with it
+and allauth's templates see it as the site's name. An account the front desk created gets a
+"set your password" email (`password_set_email_enqueue`), built without a request on
+allauth's own password-reset link, absolute on `SITE_URL`.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import timedelta
 from email.utils import make_msgid
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
 
-from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account import app_settings as allauth_settings
+from allauth.account.adapter import DefaultAccountAdapter, get_adapter
+from allauth.account.forms import default_token_generator
+from allauth.account.utils import user_pk_to_url_str
 from allauth.core import context as allauth_context
-from django.contrib.sites.shortcuts import get_current_site
+from django.conf import settings
 from django.core.mail import EmailMessage
+from django.urls import reverse
+from django.utils import timezone
 from django_q.tasks import async_task
 
-from clinic.emails import clinic_domain
+from clinic.emails import clinic_domain, site_url
 from clinic.tasks import ACCOUNT_EMAIL_TASK
+
+if TYPE_CHECKING:
+    from clinic.models import User
 
 logger = logging.getLogger(__name__)
 
+INVITE_TEMPLATE = "account/email/password_set_invite"
+
+
+@dataclass(frozen=True)
+class ClinicSite:
+    """What allauth's email templates read as `current_site`: the clinic, not the request's host."""
+
+    name: str
+    domain: str
+
+    def __str__(self) -> str:
+        return self.domain
+
+
+def clinic_site() -> ClinicSite:
+    return ClinicSite(name=settings.CLINIC_NAME, domain=urlsplit(settings.SITE_URL).netloc)
+
 
 class ClinicAccountAdapter(DefaultAccountAdapter):
+    def format_email_subject(self, subject: str) -> str:
+        """Start with the clinic's name, as the appointment emails' subjects do."""
+        if allauth_settings.EMAIL_SUBJECT_PREFIX is not None:
+            return super().format_email_subject(subject)
+        return f"{settings.CLINIC_NAME}: {subject}"
+
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
         """Render as allauth does, then queue the message instead of sending it here."""
-        request = allauth_context.request
-        ctx = {"request": request, "email": email, "current_site": get_current_site(request)}
+        ctx = {"request": allauth_context.request, "email": email, "current_site": clinic_site()}
         ctx.update(context)
         message = self.render_mail(template_prefix, email, ctx)
         account_email_enqueue(message, template_prefix=template_prefix)
+
+
+def password_set_email_enqueue(user: User) -> None:
+    """Email `user` a link to choose their own password, through the worker.
+
+    For an account the front desk created: the front desk never sets another user's
+    password. The link is allauth's password-reset link (its token generator and its
+    `account_reset_password_from_key` page), so it expires like a reset and stops working
+    once a password is chosen; it is absolute on `SITE_URL`, as no request is needed.
+    Sending it again gives a new link. A user without an email address gets nothing.
+    """
+    if not user.email:
+        return
+    key = f"{user_pk_to_url_str(user)}-{default_token_generator.make_token(user)}"
+    # Built as allauth builds a reset link: the page takes one opaque "<uid>-<token>" key.
+    path = reverse("account_reset_password_from_key", kwargs={"uidb36": "UID", "key": "KEY"})
+    context = {
+        "user": user,
+        "username": user.get_username(),
+        "email": user.email,
+        "password_set_url": site_url(path.replace("UID-KEY", quote(key))),
+        # Django's reset tokens stop working PASSWORD_RESET_TIMEOUT seconds after they are made.
+        "expires_at": timezone.localtime() + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT),
+        "time_zone": timezone.get_default_timezone_name(),
+        "login_url": site_url(reverse("account_login")),
+        "current_site": clinic_site(),
+        "CLINIC_NAME": settings.CLINIC_NAME,
+    }
+    message = get_adapter().render_mail(INVITE_TEMPLATE, user.email, context)
+    account_email_enqueue(message, template_prefix=INVITE_TEMPLATE)
 
 
 def account_email_enqueue(message: EmailMessage, *, template_prefix: str) -> None:

@@ -10,11 +10,13 @@ read in the clinic's zone (settings.TIME_ZONE) at the edges here.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -23,7 +25,18 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from clinic import access
-from clinic.models import WEEKDAY_NAMES, Appointment, Doctor, Patient, TimeOff
+from clinic.access import NOT_ALLOWED
+from clinic.models import (
+    PATIENT_OVERLAP,
+    WEEKDAY_NAMES,
+    Appointment,
+    Doctor,
+    IdempotencyKey,
+    MedicalRecord,
+    NoOverlapConstraint,
+    Patient,
+    TimeOff,
+)
 
 if TYPE_CHECKING:
     from clinic.models import User
@@ -38,15 +51,24 @@ NOT_WORKING_DAY = "The doctor does not work on {weekday}s."
 OUTSIDE_HOURS = "The doctor sees patients from {start} to {end}; the appointment must fit inside those hours."
 OFF_GRID = "Appointments with this doctor start every {minutes} minutes from {start}."
 IN_TIME_OFF = "The doctor is away at that time."
-SLOT_TAKEN = "The doctor already has an appointment at that time."
-PATIENT_BUSY = "The patient already has an appointment at that time."
 CANCELLED_IS_FINAL = "This appointment is cancelled; a cancelled appointment cannot be changed."
 ALREADY_CONFIRMED = "This appointment is already confirmed."
 STATUS_MOVE = "An appointment cannot move from {old} to {new}."
 PATIENT_CUTOFF = (
     "Appointments cannot be changed online within {hours} hours of their start or after it; please call the clinic."
 )
-NOT_ALLOWED = "You do not have permission to perform this action."
+ALREADY_STARTED = "This appointment has already begun; it can no longer be cancelled or moved."
+PATIENT_HAS_RECORD = (
+    "This appointment has a medical record, which belongs to its patient: "
+    "the patient cannot be changed. Book the other patient separately."
+)
+IDEMPOTENCY_KEY_TOO_LONG = "The Idempotency-Key header is at most 255 characters."
+IDEMPOTENCY_IN_FLIGHT = "A request with this Idempotency-Key is still being processed; retry shortly."
+IDEMPOTENCY_KEY_REUSED = (
+    "This Idempotency-Key was already used with a different request; send a new key for a new booking."
+)
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+IDEMPOTENCY_KEY_MAX = 255
 
 
 class BookingError(ValidationError):
@@ -64,8 +86,24 @@ class SlotUnavailable(BookingError):
     status_code = 409
 
 
+class IdempotencyConflict(BookingError):
+    """A booking with this key is still running (409), or the key came with another request (422)."""
+
+    def __init__(self, message: str, *, code: str, status_code: int) -> None:
+        super().__init__(message, code=code)
+        self.status_code = status_code
+
+
 def clinic_zone() -> ZoneInfo:
     return timezone.get_default_timezone()
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """The instants a clinic-local day starts and ends: [its midnight, the next day's midnight)."""
+    zone = clinic_zone()
+    return datetime.combine(day, time.min, tzinfo=zone), datetime.combine(
+        day + timedelta(days=1), time.min, tzinfo=zone
+    )
 
 
 @dataclass(frozen=True)
@@ -239,6 +277,7 @@ def appointment_reschedule(
         raise PermissionDenied(NOT_ALLOWED)
     _refuse_if_cancelled(appointment)
     _enforce_patient_cutoff(actor, appointment, now=now)
+    _refuse_if_started(appointment, now=now)
     doctor = doctor or appointment.doctor
     if start == appointment.appointment_time and doctor.pk == appointment.doctor_id:
         return appointment
@@ -269,12 +308,13 @@ def appointment_confirm(*, actor: User, appointment: Appointment) -> Appointment
 
 @transaction.atomic
 def appointment_cancel(*, actor: User, appointment: Appointment, now: datetime | None = None) -> Appointment:
-    """pending or confirmed → cancelled. Cancelled is final and frees the slot."""
+    """pending or confirmed → cancelled, before the start. Cancelled is final and frees the slot."""
     appointment = _locked(appointment)
     if not access.can_cancel_appointment(actor, appointment):
         raise PermissionDenied(NOT_ALLOWED)
     _refuse_if_cancelled(appointment)
     _enforce_patient_cutoff(actor, appointment, now=now)
+    _refuse_if_started(appointment, now=now)
     appointment.status = Status.CANCELLED
     appointment.sequence += 1
     _save(appointment, actor)
@@ -305,6 +345,8 @@ def appointment_change(
         if not access.can_edit_appointment_details(actor, appointment):
             raise PermissionDenied(NOT_ALLOWED)
         _refuse_if_cancelled(appointment)
+        if MedicalRecord.objects.filter(appointment_id=appointment.pk).exists():
+            raise BookingError(PATIENT_HAS_RECORD, code="has_record")
         appointment.patient = patient
         _save(appointment, actor)
     if reason is not None and reason != appointment.reason:
@@ -333,6 +375,93 @@ def appointment_change(
     return appointment
 
 
+# --- Idempotent booking (the Idempotency-Key header) --------------------------------
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """The answer first given to a booking made with an idempotency key."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def request_fingerprint(data: Any) -> str:
+    """A digest of a booking request's parsed body: the same request always gives the same one."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def booking_replay(*, actor: User, key: str, fingerprint: str, now: datetime | None = None) -> StoredAnswer | None:
+    """The stored answer to `actor`'s booking with `key` in the last 24 hours, if any.
+
+    The same key with a different request is refused (422): answering it with the first
+    booking would silently drop what the client asked for now.
+    """
+    if len(key) > IDEMPOTENCY_KEY_MAX:
+        raise BookingError(IDEMPOTENCY_KEY_TOO_LONG, code="idempotency_key_too_long")
+    now = now or timezone.now()
+    stored = (
+        IdempotencyKey.objects.filter(
+            user=actor, key=key, created_at__gte=now - IDEMPOTENCY_WINDOW, response_status__isnull=False
+        )
+        .only("fingerprint", "response_status", "response_body")
+        .first()
+    )
+    if stored is None:
+        return None
+    if stored.fingerprint and stored.fingerprint != fingerprint:
+        raise IdempotencyConflict(IDEMPOTENCY_KEY_REUSED, code="idempotency_key_reused", status_code=422)
+    return StoredAnswer(status=stored.response_status, body=stored.response_body)
+
+
+def appointment_book_once(
+    *,
+    actor: User,
+    key: str,
+    fingerprint: str,
+    render: Callable[[Appointment], dict[str, Any]],
+    patient: Patient,
+    doctor: Doctor,
+    start: datetime,
+    reason: str = "",
+    now: datetime | None = None,
+) -> StoredAnswer:
+    """`appointment_book` under an idempotency key: the first request with the key books, and
+    every repeat of it within 24 hours gets the same answer (`render` of the appointment).
+
+    The key is claimed inside the booking's transaction: a concurrent request with the same
+    key waits on the claim and then answers with the first one's result.
+    """
+    replay = booking_replay(actor=actor, key=key, fingerprint=fingerprint, now=now)
+    if replay is not None:
+        return replay
+    with transaction.atomic():
+        IdempotencyKey.objects.filter(
+            user=actor, key=key, created_at__lt=(now or timezone.now()) - IDEMPOTENCY_WINDOW
+        ).delete()
+        try:
+            with transaction.atomic():
+                claim = IdempotencyKey.objects.create(user=actor, key=key, fingerprint=fingerprint)
+        except IntegrityError:
+            # Another request holds the key: it has committed by now (the insert waited for it).
+            replay = booking_replay(actor=actor, key=key, fingerprint=fingerprint, now=now)
+            if replay is None:
+                raise IdempotencyConflict(IDEMPOTENCY_IN_FLIGHT, code="idempotency_in_flight", status_code=409)
+            return replay
+        appointment = appointment_book(actor=actor, patient=patient, doctor=doctor, start=start, reason=reason, now=now)
+        claim.response_status, claim.response_body = 201, render(appointment)
+        claim.save(update_fields=["response_status", "response_body"])
+    return StoredAnswer(status=claim.response_status, body=claim.response_body)
+
+
+def idempotency_keys_purge(*, now: datetime | None = None) -> int:
+    """Forget idempotency keys older than 24 hours (the worker's schedule runs this); returns how many."""
+    cutoff = (now or timezone.now()) - IDEMPOTENCY_WINDOW
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
 # --- Internals ---------------------------------------------------------------------
 
 
@@ -352,12 +481,21 @@ def _refuse_if_cancelled(appointment: Appointment) -> None:
         raise BookingError(CANCELLED_IS_FINAL, code="cancelled_final")
 
 
-def _enforce_patient_cutoff(actor: User, appointment: Appointment, *, now: datetime | None) -> None:
-    if not access.is_patient_acting(actor):
-        return
-    now = now or timezone.now()
+def _refuse_if_started(appointment: Appointment, *, now: datetime | None) -> None:
+    """A visit that has begun is completed or missed, never cancelled or moved (staff included)."""
+    if appointment.appointment_time <= (now or timezone.now()):
+        raise BookingError(ALREADY_STARTED, code="already_started")
+
+
+def patient_may_change(appointment: Appointment, *, now: datetime | None = None) -> bool:
+    """Whether the patient may still reschedule or cancel online: not within
+    PATIENT_CHANGE_CUTOFF_HOURS of the start, nor after it."""
     cutoff = timedelta(hours=settings.PATIENT_CHANGE_CUTOFF_HOURS)
-    if appointment.appointment_time - now < cutoff:
+    return appointment.appointment_time - (now or timezone.now()) >= cutoff
+
+
+def _enforce_patient_cutoff(actor: User, appointment: Appointment, *, now: datetime | None) -> None:
+    if access.is_patient_acting(actor) and not patient_may_change(appointment, now=now):
         raise BookingError(PATIENT_CUTOFF.format(hours=settings.PATIENT_CHANGE_CUTOFF_HOURS), code="cutoff")
 
 
@@ -383,7 +521,8 @@ def _save(appointment: Appointment, actor: User) -> None:
         for errors in exc.error_dict.values():
             for error in errors:
                 if error.code == "overlap":
-                    raise SlotUnavailable(error.message, code="slot_taken") from exc
+                    code = OVERLAP_CODES["patient" if error.message == PATIENT_OVERLAP else "doctor"]
+                    raise SlotUnavailable(error.message, code=code) from exc
         raise BookingError(exc.messages[0], code="invalid") from exc
     appointment._history_user = actor if getattr(actor, "is_authenticated", False) else None
     _lock_parties(appointment)
@@ -391,10 +530,15 @@ def _save(appointment: Appointment, actor: User) -> None:
         with transaction.atomic():
             appointment.save()
     except IntegrityError as exc:
-        message = str(exc)
-        if "patient_no_overlap" in message or "patient_id" in message:
-            raise SlotUnavailable(PATIENT_BUSY, code="patient_busy") from exc
-        raise SlotUnavailable(SLOT_TAKEN, code="slot_taken") from exc
+        # A concurrent booking got past the Python check: only the two overlap constraints
+        # mean "taken"; anything else the database refuses is not a slot question.
+        for constraint in Appointment._meta.constraints:
+            if isinstance(constraint, NoOverlapConstraint) and constraint.violated_by(exc):
+                raise SlotUnavailable(constraint.violation_error_message, code=OVERLAP_CODES[constraint.field]) from exc
+        raise
+
+
+OVERLAP_CODES = {"doctor": "slot_taken", "patient": "patient_busy"}
 
 
 def _queue_email(appointment: Appointment, kind: str) -> None:

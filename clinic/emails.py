@@ -5,11 +5,15 @@ calendar invite (.ics) built with `icalendar`: one UID per appointment for its w
 life, SEQUENCE from `Appointment.sequence`, METHOD:REQUEST, or METHOD:CANCEL with
 STATUS:CANCELLED once it is cancelled. Times are written in UTC with the clinic's zone
 named, so every calendar shows the right local time.
+
+An email is rendered when the worker sends it, so words relative to the present ("today",
+"tomorrow", whether the patient can still change the appointment online) hold at the time
+the patient receives it. Links are absolute on `SITE_URL`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from email.charset import Charset
 from email.mime.text import MIMEText
 from email.utils import parseaddr
@@ -18,8 +22,10 @@ import icalendar
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
+from clinic import booking
 from clinic.models import Appointment, EmailOutbox
 
 Kind = EmailOutbox.Kind
@@ -30,6 +36,17 @@ def clinic_domain() -> str:
     """The domain of the clinic's sender address: invite UIDs and Message-IDs live under it."""
     address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
     return address.rpartition("@")[2] or "clinic.localhost"
+
+
+def site_url(path: str) -> str:
+    """`path` as an absolute link on the clinic's public address (`SITE_URL`)."""
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def start_day(start: datetime, *, now: datetime | None = None) -> str:
+    """The clinic-local day of `start` as seen at `now`: "today", "tomorrow", or "" for a later day."""
+    days = (timezone.localdate(start) - timezone.localdate(now or timezone.now())).days
+    return {0: "today", 1: "tomorrow"}.get(days, "")
 
 
 def invite_uid(appointment: Appointment) -> str:
@@ -100,7 +117,7 @@ def appointment_cancelled_email(appointment: Appointment, *, sequence: int | Non
 
 
 def appointment_reminder_email(appointment: Appointment, *, sequence: int | None = None) -> EmailMultiAlternatives:
-    """A reminder the day before a confirmed appointment."""
+    """A reminder, `EMAIL_REMINDER_HOURS` before a confirmed appointment, naming its day and time."""
     return _appointment_email(appointment, Kind.REMINDER, sequence=sequence)
 
 
@@ -115,6 +132,8 @@ EMAILS = {
 
 def _appointment_email(appointment: Appointment, kind: str, *, sequence: int | None) -> EmailMultiAlternatives:
     sequence = appointment.sequence if sequence is None else sequence
+    now = timezone.now()
+    cutoff_hours = settings.PATIENT_CHANGE_CUTOFF_HOURS
     context = {
         "appointment": appointment,
         "patient": appointment.patient.user,
@@ -122,6 +141,12 @@ def _appointment_email(appointment: Appointment, kind: str, *, sequence: int | N
         "local_start": timezone.localtime(appointment.appointment_time),
         "local_end": timezone.localtime(appointment.ends_at),
         "time_zone": timezone.get_default_timezone_name(),
+        "start_day": start_day(appointment.appointment_time, now=now),
+        # Past the patient's cutoff, only the front desk can change it.
+        "changeable_online": booking.patient_may_change(appointment, now=now),
+        "cutoff_hours": cutoff_hours,
+        "my_appointments_url": site_url(reverse("clinic:my-appointments")),
+        "book_url": site_url(reverse("clinic:book")),
         "CLINIC_NAME": settings.CLINIC_NAME,
         "CLINIC_ADDRESS": settings.CLINIC_ADDRESS,
         "CLINIC_PHONE": settings.CLINIC_PHONE,

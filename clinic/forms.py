@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING
 
 from allauth.account import app_settings as allauth_settings
 from allauth.account.forms import LoginForm, SignupForm
-from allauth.account.models import EmailAddress
-from allauth.account.utils import setup_user_email
 from allauth.core.exceptions import ImmediateHttpResponse
 from django import forms
 from django.core.exceptions import ValidationError
@@ -222,7 +220,6 @@ class PatientSignupForm(SignupForm):
             phone=data.get("phone", ""),
             insurance_number=data.get("insurance_number", ""),
         )
-        setup_user_email(request, patient.user, [EmailAddress(email=data["email"])])
         return patient.user
 
     def try_save(self, request: HttpRequest):

@@ -26,6 +26,9 @@ MAX_SLOT_MINUTES = 480
 # Longer than any appointment can be (a slot is at most MAX_SLOT_MINUTES): bounds overlap searches.
 MAX_APPOINTMENT_LENGTH = timedelta(days=1)
 
+# The sign-in fields of a patient's or doctor's user, edited together with the profile.
+ACCOUNT_FIELDS = ("username", "email", "first_name", "last_name")
+
 EMAIL_TAKEN = "A user with this email already exists."
 HOURS_ORDER = "The end of the working day must be after its start."
 WORKING_DAYS_INVALID = "Working days are weekday numbers from 0 (Monday) to 6 (Sunday), each at most once."
@@ -64,6 +67,9 @@ class User(AbstractUser):
 
 
 class Patient(models.Model):
+    #: The profile's own fields (beside its user's ACCOUNT_FIELDS).
+    PROFILE_FIELDS = ("phone", "insurance_number")
+
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="patient")
     phone = models.CharField(max_length=32, blank=True)
     insurance_number = models.CharField(max_length=64, blank=True)
@@ -93,6 +99,9 @@ def default_working_days() -> list[int]:
 
 
 class Doctor(models.Model):
+    #: The profile's own fields (beside its user's ACCOUNT_FIELDS): the API, the admin and `access` read them here.
+    PROFILE_FIELDS = ("specialization", "available_from", "available_to", "slot_minutes", "working_days")
+
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="doctor")
     specialization = models.CharField(max_length=100, db_index=True)
     # Times of day in the clinic's zone (settings.TIME_ZONE).
@@ -207,6 +216,18 @@ class NoOverlapConstraint(models.BaseConstraint):
         if clashes.exists():
             raise ValidationError(self.get_violation_error_message(), code="overlap")
 
+    def violated_by(self, error: Exception) -> bool:
+        """Whether a database error is this constraint refusing a write.
+
+        PostgreSQL names the exclusion constraint; SQLite names the columns of the unique index.
+        """
+        diagnostics = getattr(error.__cause__, "diag", None)
+        constraint = getattr(diagnostics, "constraint_name", None)
+        if constraint is not None:
+            return constraint == self.name
+        table = Appointment._meta.db_table
+        return f"{table}.{self.field}_id, {table}.appointment_time" in str(error)
+
     def deconstruct(self):
         path, args, kwargs = super().deconstruct()
         kwargs["field"] = self.field
@@ -243,11 +264,14 @@ class AppointmentQuerySet(models.QuerySet):
         )
 
 
+class AppointmentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    CONFIRMED = "confirmed", "Confirmed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
 class Appointment(models.Model):
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        CONFIRMED = "confirmed", "Confirmed"
-        CANCELLED = "cancelled", "Cancelled"
+    Status = AppointmentStatus
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="appointments", db_index=False)
     doctor = models.ForeignKey(Doctor, on_delete=models.PROTECT, related_name="appointments", db_index=False)
@@ -272,9 +296,7 @@ class Appointment(models.Model):
             models.Index(fields=["appointment_time", "id"], name="appt_time_idx"),
         ]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(status__in=["pending", "confirmed", "cancelled"]), name="appointment_status_valid"
-            ),
+            models.CheckConstraint(condition=Q(status__in=AppointmentStatus.values), name="appointment_status_valid"),
             models.CheckConstraint(
                 condition=Q(ends_at__gt=F("appointment_time")),
                 name="appointment_ends_after_start",
@@ -320,11 +342,16 @@ class MedicalRecord(models.Model):
 
 
 class IdempotencyKey(models.Model):
-    """The first answer to a booking made with an `Idempotency-Key` header, kept 24 hours."""
+    """The first answer to a booking made with an `Idempotency-Key` header, kept 24 hours.
+
+    `fingerprint` is a digest of the request the key came with: the same key with another
+    request is refused rather than answered with this booking (clinic/booking.py). Keys
+    stored before fingerprints were kept have none and answer any request, as they did.
+    """
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)
-    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, null=True, related_name="+")
+    fingerprint = models.CharField(max_length=64, blank=True)
     response_status = models.PositiveSmallIntegerField(null=True)
     response_body = models.JSONField(null=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -334,6 +361,23 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.key}"
+
+
+class EmailKind(models.TextChoices):
+    BOOKED = "booked", "Request received"
+    CONFIRMED = "confirmed", "Confirmed"
+    RESCHEDULED = "rescheduled", "Rescheduled"
+    CANCELLED = "cancelled", "Cancelled"
+    REMINDER = "reminder", "Reminder"
+
+
+class EmailStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    # Not sent on purpose: a reminder out of date (appointment since moved or cancelled),
+    # or a patient without an email address.
+    SKIPPED = "skipped", "Skipped"
+    FAILED = "failed", "Failed"
 
 
 class EmailOutbox(models.Model):
@@ -346,20 +390,8 @@ class EmailOutbox(models.Model):
     finds it sent and sends nothing.
     """
 
-    class Kind(models.TextChoices):
-        BOOKED = "booked", "Request received"
-        CONFIRMED = "confirmed", "Confirmed"
-        RESCHEDULED = "rescheduled", "Rescheduled"
-        CANCELLED = "cancelled", "Cancelled"
-        REMINDER = "reminder", "Reminder"
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENT = "sent", "Sent"
-        # Not sent on purpose: a reminder out of date (appointment since moved or cancelled),
-        # or a patient without an email address.
-        SKIPPED = "skipped", "Skipped"
-        FAILED = "failed", "Failed"
+    Kind = EmailKind
+    Status = EmailStatus
 
     appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="emails")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -382,13 +414,8 @@ class EmailOutbox(models.Model):
         indexes = [models.Index(fields=["status", "created_at"], name="outbox_status_created_idx")]
         constraints = [
             models.UniqueConstraint(fields=["appointment", "kind", "sequence"], name="outbox_one_per_version"),
-            models.CheckConstraint(
-                condition=Q(kind__in=["booked", "confirmed", "rescheduled", "cancelled", "reminder"]),
-                name="outbox_kind_valid",
-            ),
-            models.CheckConstraint(
-                condition=Q(status__in=["pending", "sent", "skipped", "failed"]), name="outbox_status_valid"
-            ),
+            models.CheckConstraint(condition=Q(kind__in=EmailKind.values), name="outbox_kind_valid"),
+            models.CheckConstraint(condition=Q(status__in=EmailStatus.values), name="outbox_status_valid"),
         ]
 
     def __str__(self) -> str:
@@ -410,6 +437,11 @@ class RecordAccessQuerySet(models.QuerySet):
     delete.queryset_only = True  # type: ignore[attr-defined]
 
 
+class RecordAccessChannel(models.TextChoices):
+    API = "api", "API"
+    ADMIN = "admin", "Staff admin"
+
+
 class RecordAccess(models.Model):
     """One request that showed medical records: who, when, how, and which records.
 
@@ -418,10 +450,7 @@ class RecordAccess(models.Model):
     account is deleted: the link is not a database constraint and nothing cascades.
     """
 
-    class Channel(models.TextChoices):
-        API = "api", "API"
-        ADMIN = "admin", "Staff admin"
-        PAGE = "page", "Pages"
+    Channel = RecordAccessChannel
 
     user = models.ForeignKey(
         User, on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+", db_index=False
@@ -443,7 +472,7 @@ class RecordAccess(models.Model):
         indexes = [models.Index(fields=["user", "at"], name="record_access_user_at_idx")]
         constraints = [
             models.CheckConstraint(
-                condition=Q(channel__in=["api", "admin", "page"]), name="record_access_channel_valid"
+                condition=Q(channel__in=RecordAccessChannel.values), name="record_access_channel_valid"
             )
         ]
 

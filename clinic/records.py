@@ -8,12 +8,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from clinic import access
+from clinic.access import NOT_ALLOWED
 from clinic.models import RECORD_PATIENT_MISMATCH, Appointment, MedicalRecord, Patient
 
 if TYPE_CHECKING:
     from clinic.models import User
-
-NOT_ALLOWED = "You do not have permission to perform this action."
 
 
 @transaction.atomic

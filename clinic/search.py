@@ -16,6 +16,12 @@ SEARCH_HELP = (
 )
 
 
+def clean_term(term: str) -> str:
+    """A search term as typed, without NUL characters, which no stored text contains (and which
+    PostgreSQL refuses in a query)."""
+    return term.replace("\x00", "")
+
+
 def names_matching(words: list[str], *, specialization: bool = False) -> Q:
     """People (patients or doctors) whose surname, first name, username or email (for doctors
     also the specialization) starts with each word. The columns of one table only, so each
@@ -38,7 +44,7 @@ def patients_matching(patients: QuerySet, term: str) -> QuerySet:
     """The ids of the `patients` a search term names: by name (every word), or by the exact
     insurance number or phone. Two indexed queries joined by UNION, because one OR across the
     user's and the patient's columns would have the database read every patient."""
-    term = term.strip()
+    term = clean_term(term).strip()
     by_name = patients.filter(names_matching(term.split()))
     by_number = patients.filter(Q(insurance_number__iexact=term) | Q(phone=term))
     return by_name.order_by().values_list("pk", flat=True).union(by_number.order_by().values_list("pk", flat=True))

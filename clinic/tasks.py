@@ -123,6 +123,13 @@ def emails_send_due() -> str:
     return f"{reminders} reminders queued, {requeued} pending emails queued again"
 
 
+def idempotency_keys_purge() -> str:
+    """Scheduled hourly (migration 0007): forget the Idempotency-Keys of bookings older than 24 hours."""
+    from clinic.booking import idempotency_keys_purge as purge
+
+    return f"{purge()} expired idempotency keys removed"
+
+
 def send_account_email(
     subject: str,
     body: str,

@@ -64,7 +64,7 @@ def _render(
 
 def _error_message(exc: Exception) -> str:
     if isinstance(exc, PermissionDenied):
-        return str(exc) or booking.NOT_ALLOWED
+        return str(exc) or access.NOT_ALLOWED
     return exc.messages[0]
 
 
@@ -187,13 +187,6 @@ def _row(user: User, appointment: Appointment, now: datetime, **extra: Any) -> R
     )
 
 
-def _day_bounds(day: date) -> tuple[datetime, datetime]:
-    zone = timezone.get_current_timezone()
-    start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
-    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-    return start, end
-
-
 def _appointments_context(user: User, *, day: date | None, focus: Row | None = None) -> dict[str, Any]:
     """Patients: upcoming and past. Doctors and the front desk: one day."""
     now = timezone.now()
@@ -210,7 +203,7 @@ def _appointments_context(user: User, *, day: date | None, focus: Row | None = N
             "past": rows(visible.filter(appointment_time__lt=now).order_by("-appointment_time", "-id")[:PAST_SHOWN]),
         }
     day = day or timezone.localdate()
-    start, end = _day_bounds(day)
+    start, end = booking.day_bounds(day)
     return {
         "view": "day",
         "role": role,

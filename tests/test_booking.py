@@ -8,8 +8,15 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from clinic import booking
-from clinic.models import Appointment
-from tests.factories import AppointmentFactory, DoctorFactory, PatientFactory, ReceptionFactory, TimeOffFactory
+from clinic.models import DOCTOR_OVERLAP, PATIENT_OVERLAP, Appointment
+from tests.factories import (
+    AppointmentFactory,
+    DoctorFactory,
+    MedicalRecordFactory,
+    PatientFactory,
+    ReceptionFactory,
+    TimeOffFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -217,3 +224,50 @@ def test_free_slots_of_several_doctors_take_two_queries_and_match_each_doctors_o
     assert next_monday_10 + timedelta(hours=1) not in together[doctors[1].pk]
     assert next_monday_10 + timedelta(hours=1) not in together[doctors[2].pk]
     assert next_monday_10 in together[doctors[3].pk]
+
+
+def test_only_the_two_overlap_constraints_read_as_a_taken_slot(patient, doctor, next_monday_10, monkeypatch):
+    """What the database refuses past the Python checks (a concurrent booking, say): an overlap
+    constraint is a 409 naming the doctor or the patient; any other refusal is not a slot question."""
+    from django.db import IntegrityError
+
+    first = _book(patient, doctor, next_monday_10)
+    # Skip the Python checks, as a concurrent request would have passed them.
+    monkeypatch.setattr(Appointment, "full_clean", lambda self, *args, **kwargs: None)
+    same_doctor = Appointment(
+        patient=PatientFactory(), doctor=doctor, appointment_time=next_monday_10, ends_at=first.ends_at
+    )
+    with pytest.raises(booking.SlotUnavailable) as taken:
+        booking._save(same_doctor, patient.user)
+    assert (taken.value.code, taken.value.messages) == ("slot_taken", [DOCTOR_OVERLAP])
+    same_patient = Appointment(
+        patient=patient, doctor=DoctorFactory(), appointment_time=next_monday_10, ends_at=first.ends_at
+    )
+    with pytest.raises(booking.SlotUnavailable) as busy:
+        booking._save(same_patient, patient.user)
+    assert (busy.value.code, busy.value.messages) == ("patient_busy", [PATIENT_OVERLAP])
+
+    MedicalRecordFactory(appointment=first)
+    first.patient = PatientFactory()  # the record trigger refuses this
+    with pytest.raises(IntegrityError):
+        booking._save(first, patient.user)
+
+
+def test_idempotency_keys_older_than_a_day_are_purged(patient, doctor, next_monday_10):
+    from django.utils import timezone
+
+    from clinic import tasks
+    from clinic.models import IdempotencyKey
+
+    old = IdempotencyKey.objects.create(user=patient.user, key="old", fingerprint="x")
+    fresh = IdempotencyKey.objects.create(user=patient.user, key="fresh", fingerprint="y")
+    IdempotencyKey.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    assert tasks.idempotency_keys_purge() == "1 expired idempotency keys removed"
+    assert list(IdempotencyKey.objects.values_list("pk", flat=True)) == [fresh.pk]
+
+
+def test_the_purge_runs_on_the_workers_schedule(db):
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.get(func="clinic.tasks.idempotency_keys_purge")
+    assert (schedule.schedule_type, schedule.repeats) == (Schedule.HOURLY, -1)

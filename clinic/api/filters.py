@@ -16,7 +16,8 @@ class FilterBackend(DjangoFilterBackend):
     """django-filter, skipped when the query string names none of the view's filters.
 
     A filterset copies its filters and builds and validates a form on every request: about
-    a fifth of the Python work of an unfiltered list page. Without a filter parameter there
+    a tenth of an unfiltered list page's time in the process (6.0 → 5.3 ms at 1M appointments,
+    bench/results.md). Without a filter parameter there
     is nothing for it to filter or refuse.
     """
 

@@ -13,9 +13,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from clinic import access
-from clinic.models import Appointment, Doctor, MedicalRecord, Patient
+from clinic.models import ACCOUNT_FIELDS, Appointment, Doctor, MedicalRecord, Patient
 
-FIELD_NOT_WRITABLE = "You may not change this field."
 PATIENT_REQUIRED = "Staff must say which patient the appointment is for."
 
 
@@ -40,6 +39,13 @@ class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
         if request is None:
             return self.model.objects.none()
         return getattr(access, self.selector)(request.user)
+
+    def to_internal_value(self, data):
+        # A float is an id only if it is a whole number: JSON's 1e400 is infinity (no int
+        # holds it) and 2.5 would otherwise quietly become 2.
+        if isinstance(data, float) and not data.is_integer():
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().to_internal_value(data)
 
 
 @extend_schema_field(
@@ -71,7 +77,9 @@ class AccountFields(serializers.Serializer):
 class AccountWriteFields(serializers.Serializer):
     username = serializers.CharField(max_length=150, required=False)
     email = serializers.EmailField(max_length=254, required=False)
-    password = serializers.CharField(write_only=True, max_length=128, required=False)
+    password = serializers.CharField(
+        write_only=True, max_length=128, required=False, help_text="Only the clinic admin sets another user's password."
+    )
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
 
@@ -82,17 +90,7 @@ class AccountWriteFields(serializers.Serializer):
 class PatientSerializer(AccountFields, serializers.ModelSerializer):
     class Meta:
         model = Patient
-        fields = [
-            "id",
-            "user_id",
-            "username",
-            "email",
-            "first_name",
-            "last_name",
-            "phone",
-            "insurance_number",
-            "created_at",
-        ]
+        fields = ["id", "user_id", *ACCOUNT_FIELDS, *Patient.PROFILE_FIELDS, "created_at"]
         read_only_fields = fields
 
 
@@ -125,19 +123,7 @@ class DoctorSerializer(AccountFields, serializers.ModelSerializer):
 
     class Meta:
         model = Doctor
-        fields = [
-            "id",
-            "user_id",
-            "username",
-            "email",
-            "first_name",
-            "last_name",
-            "specialization",
-            "available_from",
-            "available_to",
-            "slot_minutes",
-            "working_days",
-        ]
+        fields = ["id", "user_id", *ACCOUNT_FIELDS, *Doctor.PROFILE_FIELDS]
         read_only_fields = fields
 
 
@@ -154,15 +140,20 @@ class DoctorWriteSerializer(AccountWriteFields):
 
 
 class DoctorCreateSerializer(DoctorWriteSerializer):
+    """A new doctor. A `password` only from the clinic admin: otherwise the new user is emailed
+    a link to set their own."""
+
     username = serializers.CharField(max_length=150)
     email = serializers.EmailField(max_length=254)
     specialization = serializers.CharField(max_length=100)
 
 
 class PatientCreateSerializer(PatientWriteSerializer):
+    """A new patient. A `password` only from the clinic admin: otherwise the new user is emailed
+    a link to set their own."""
+
     username = serializers.CharField(max_length=150)
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(write_only=True, max_length=128)
 
 
 class SlotsSerializer(serializers.Serializer):

@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.utils import timezone
 from rest_framework import exceptions, serializers, status
 from rest_framework.exceptions import APIException
-from rest_framework_simplejwt.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -25,6 +26,8 @@ from clinic import lockout
 
 LOGIN_AT_CLAIM = "login_at"
 LOGIN_EXPIRED = "This login has expired; sign in again."
+# simplejwt's words for a refresh token already used, whichever request found it so.
+REFRESH_BLACKLISTED = "Token is blacklisted"
 NO_ACTIVE_ACCOUNT = "No active account found for the given token."
 
 
@@ -88,7 +91,11 @@ class LoginSerializer(TokenObtainPairSerializer):
 
 
 class RefreshSerializer(TokenRefreshSerializer):
-    """`refresh` → a new `access` and a rotated `refresh`; the one sent is blacklisted."""
+    """`refresh` → a new `access` and a rotated `refresh`; the one sent is blacklisted.
+
+    A refresh token is redeemed once: its blacklist row (one per token) is inserted in the
+    transaction that issues the new token, so of concurrent requests with the same token
+    exactly one inserts it and the others are refused like any blacklisted token."""
 
     token_class = ClinicRefreshToken
 
@@ -106,10 +113,13 @@ class RefreshSerializer(TokenRefreshSerializer):
             raise AuthenticationFailed(NO_ACTIVE_ACCOUNT, "no_active_account")
 
         data = {"access": str(refresh.access_token)}
-        refresh.blacklist()
-        refresh.set_jti()
-        refresh.set_exp()
-        refresh.set_iat()
-        refresh.outstand()
+        with transaction.atomic():
+            _, redeemed = refresh.blacklist()  # get_or_create on the unique token
+            if not redeemed:
+                raise TokenError(REFRESH_BLACKLISTED)
+            refresh.set_jti()
+            refresh.set_exp()
+            refresh.set_iat()
+            refresh.outstand()
         data["refresh"] = str(refresh)
         return data

@@ -7,15 +7,11 @@ through `clinic.booking`, `clinic.records` and `clinic.accounts`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 
-from django.db import IntegrityError, transaction
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -26,7 +22,6 @@ from clinic.api import filters, permissions, tokens
 from clinic.api.rows import ValuesListMixin
 from clinic.api.schema import ClinicAutoSchema
 from clinic.api.serializers import (
-    FIELD_NOT_WRITABLE,
     AppointmentBookSerializer,
     AppointmentChangeSerializer,
     AppointmentSerializer,
@@ -42,24 +37,17 @@ from clinic.api.serializers import (
     SlotsQuerySerializer,
     SlotsSerializer,
 )
-from clinic.models import IdempotencyKey
-
-IDEMPOTENCY_WINDOW = timedelta(hours=24)
-IDEMPOTENCY_KEY_TOO_LONG = "The Idempotency-Key header is at most 255 characters."
-IDEMPOTENCY_IN_FLIGHT = "A request with this Idempotency-Key is still being processed; retry shortly."
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
     required=False,
-    description="Send the same key when retrying: within 24 hours the first booking is answered again.",
+    description=(
+        "Send the same key when retrying: within 24 hours the first booking is answered again. "
+        "The same key with a different request answers 422 and books nothing."
+    ),
 )
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
 
 
 class ClinicViewMixin:
@@ -68,51 +56,29 @@ class ClinicViewMixin:
     lookup_value_regex = r"[^/]+"
 
 
-def _profile_changes(validated: dict, allowed: frozenset[str], current: dict) -> dict:
-    """The changes a user asked for, refusing any field outside `allowed` that would change."""
-    refused = {
-        name: [FIELD_NOT_WRITABLE]
-        for name, value in validated.items()
-        if name not in allowed and (name == "password" or current.get(name) != value)
-    }
-    if refused:
-        raise ValidationError(refused)
-    return {name: value for name, value in validated.items() if name == "password" or current.get(name) != value}
-
-
-def _user_values(user) -> dict:
-    return {name: getattr(user, name) for name in ("username", "email", "first_name", "last_name")}
-
-
 class ProfileWritesMixin:
-    """POST, PUT/PATCH and DELETE of a patient or doctor: the fields a role may write come
-    from `access`, the writes go through `accounts`."""
+    """POST, PUT/PATCH and DELETE of a patient or doctor, through `clinic.accounts`, which
+    decides which fields the user may write."""
 
     create_serializer_class: type
     write_serializer_class: type
     profile_create: Callable
-    profile_fields: tuple[str, ...]
-    fields_writable_by: Callable
 
     def create(self, request, *args, **kwargs):
         serializer = self.create_serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
-        profile = self.profile_create(**serializer.validated_data)
+        profile = self.profile_create(actor=request.user, **serializer.validated_data)
         return Response(self.serializer_class(profile).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs):
         profile = self.get_object()
         serializer = self.write_serializer_class(data=request.data, partial=kwargs.get("partial", False))
         serializer.is_valid(raise_exception=True)
-        current = {**_user_values(profile.user), **{name: getattr(profile, name) for name in self.profile_fields}}
-        allowed = self.fields_writable_by(request.user, profile)
-        changes = _profile_changes(serializer.validated_data, allowed, current)
-        if changes:
-            profile = accounts.profile_update(profile=profile, changes=changes)
+        profile = accounts.profile_update(actor=request.user, profile=profile, changes=serializer.validated_data)
         return Response(self.serializer_class(profile).data)
 
     def perform_destroy(self, instance):
-        accounts.profile_delete(profile=instance)
+        accounts.profile_delete(actor=self.request.user, profile=instance)
 
 
 # --- Accounts and tokens -------------------------------------------------------------
@@ -180,9 +146,7 @@ class PatientViewSet(ClinicViewMixin, ValuesListMixin, ProfileWritesMixin, views
     serializer_class = PatientSerializer
     create_serializer_class = PatientCreateSerializer
     write_serializer_class = PatientWriteSerializer
-    profile_create = staticmethod(accounts.patient_register)
-    profile_fields = ("phone", "insurance_number")
-    fields_writable_by = staticmethod(access.patient_fields_writable_by)
+    profile_create = staticmethod(accounts.patient_create)
     permission_classes = [IsAuthenticated, permissions.PatientPermission]
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
@@ -207,8 +171,6 @@ class DoctorViewSet(ClinicViewMixin, ValuesListMixin, ProfileWritesMixin, viewse
     create_serializer_class = DoctorCreateSerializer
     write_serializer_class = DoctorWriteSerializer
     profile_create = staticmethod(accounts.doctor_create)
-    profile_fields = ("specialization", "available_from", "available_to", "slot_minutes", "working_days")
-    fields_writable_by = staticmethod(access.doctor_fields_writable_by)
     permission_classes = [IsAuthenticated, permissions.DoctorPermission]
     filterset_class = filters.DoctorFilter
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
@@ -237,63 +199,31 @@ class DoctorViewSet(ClinicViewMixin, ValuesListMixin, ProfileWritesMixin, viewse
 
 
 def _book(request) -> Response:
-    """Book through `booking.appointment_book`, answering a repeated Idempotency-Key with the first booking."""
+    """Book through `clinic.booking`; with an Idempotency-Key, a repeat gets the first answer."""
     key = request.headers.get("Idempotency-Key", "").strip()
-    if len(key) > 255:
-        raise ValidationError({"Idempotency-Key": [IDEMPOTENCY_KEY_TOO_LONG]})
-    if key and (replay := _idempotent_replay(request.user, key)) is not None:
-        return replay
-
+    fingerprint = booking.request_fingerprint(request.data)
+    if key and (replay := booking.booking_replay(actor=request.user, key=key, fingerprint=fingerprint)):
+        return Response(replay.body, status=replay.status)
     serializer = AppointmentBookSerializer(data=request.data, context={"request": request})
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
-
-    def book():
-        appointment = booking.appointment_book(
-            actor=request.user,
-            patient=data["patient"],
-            doctor=data["doctor"],
-            start=data["appointment_time"],
-            reason=data.get("reason", ""),
-        )
-        return AppointmentSerializer(appointment).data, appointment
-
+    booking_args = {
+        "actor": request.user,
+        "patient": data["patient"],
+        "doctor": data["doctor"],
+        "start": data["appointment_time"],
+        "reason": data.get("reason", ""),
+    }
     if not key:
-        body, _ = book()
-        return Response(body, status=status.HTTP_201_CREATED)
-
-    try:
-        with transaction.atomic():
-            # The key is claimed inside the booking's transaction: a concurrent request
-            # with the same key waits on this row and then answers with its result.
-            IdempotencyKey.objects.filter(
-                user=request.user, key=key, created_at__lt=timezone.now() - IDEMPOTENCY_WINDOW
-            ).delete()
-            claim = IdempotencyKey.objects.create(user=request.user, key=key)
-            body, appointment = book()
-            claim.appointment = appointment
-            claim.response_status = status.HTTP_201_CREATED
-            claim.response_body = body
-            claim.save(update_fields=["appointment", "response_status", "response_body"])
-    except IntegrityError:
-        replay = _idempotent_replay(request.user, key)
-        if replay is None:
-            raise Conflict(IDEMPOTENCY_IN_FLIGHT)
-        return replay
-    return Response(body, status=status.HTTP_201_CREATED)
-
-
-def _idempotent_replay(user, key: str) -> Response | None:
-    stored = (
-        IdempotencyKey.objects.filter(
-            user=user, key=key, created_at__gte=timezone.now() - IDEMPOTENCY_WINDOW, response_status__isnull=False
-        )
-        .only("response_status", "response_body")
-        .first()
+        appointment = booking.appointment_book(**booking_args)
+        return Response(AppointmentSerializer(appointment).data, status=status.HTTP_201_CREATED)
+    answer = booking.appointment_book_once(
+        key=key,
+        fingerprint=fingerprint,
+        render=lambda appointment: AppointmentSerializer(appointment).data,
+        **booking_args,
     )
-    if stored is None:
-        return None
-    return Response(stored.response_body, status=stored.response_status)
+    return Response(answer.body, status=answer.status)
 
 
 @extend_schema_view(

@@ -198,6 +198,9 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # --- Internationalisation and time --------------------------------------------
 
 LANGUAGE_CODE = "en-us"
+# Day-first dates and 24-hour times wherever a template or the admin uses the default
+# formats (config/formats/en/formats.py; "en-us" falls back to it).
+FORMAT_MODULE_PATH = ["config.formats"]
 # The clinic's own zone: doctors' hours, slot grids and emails are in this zone;
 # the database stores UTC.
 TIME_ZONE = env("TIME_ZONE", default="UTC")
@@ -222,6 +225,9 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Clinic <appointments@clinic.localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = 10
+# The clinic's public address: links in emails are absolute on it (account emails
+# rendered in a request keep allauth's links on that request's host).
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
 CLINIC_NAME = env("CLINIC_NAME", default="Riverside Clinic")
 CLINIC_ADDRESS = env("CLINIC_ADDRESS", default="1 River Street, Springfield")
@@ -247,6 +253,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "clinic.api.exceptions.exception_handler",
+    # DRF's parsers, with JSON that refuses over-large and over-deep documents as a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "clinic.api.parsers.ClinicJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     # Throttles count per client address: REMOTE_ADDR, or the one the trusted proxies saw
     # (without it, DRF would take a client-sent X-Forwarded-For at its word).
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,

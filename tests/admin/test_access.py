@@ -64,11 +64,12 @@ PAGES = {
     # Time off: everyone reads; a doctor manages their own.
     "time off changelist": (lambda c: _url("clinic_timeoff_changelist"), (200, 200, 200)),
     "time off add": (lambda c: _url("clinic_timeoff_add"), (200, 200, 200)),
-    # Accounts: the clinic admin and reception.
-    "user changelist": (lambda c: _url("clinic_user_changelist"), (200, 200, 403)),
-    "user add": (lambda c: _url("clinic_user_add"), (200, 200, 403)),
-    "user change": (lambda c: _url("clinic_user_change", c.own_patient.user_id), (200, 200, 403)),
-    "user history": (lambda c: _url("clinic_user_history", c.own_patient.user_id), (200, 200, 403)),
+    # Sign-in accounts: the clinic admin only (reception edits accounts on patients' and doctors' pages).
+    "user changelist": (lambda c: _url("clinic_user_changelist"), (200, 403, 403)),
+    "user add": (lambda c: _url("clinic_user_add"), (200, 403, 403)),
+    "user change": (lambda c: _url("clinic_user_change", c.own_patient.user_id), (200, 403, 403)),
+    "user history": (lambda c: _url("clinic_user_history", c.own_patient.user_id), (200, 403, 403)),
+    "user password": (lambda c: _url("auth_user_password_change", c.own_patient.user_id), (200, 403, 403)),
     # The email outbox and the task queue: the clinic admin only.
     "email outbox": (lambda c: _url("clinic_emailoutbox_changelist"), (200, 403, 403)),
     "task queue failures": (lambda c: _url("django_q_failure_changelist"), (200, 403, 403)),
@@ -148,15 +149,18 @@ def test_anonymous_visitors_are_sent_to_the_admin_login(client, db):
     assert reverse("admin:login") in response["Location"]
 
 
-def test_reception_manages_patient_accounts_but_not_staff_accounts(reception_client, reception, clinic_admin, clinic):
-    page = reception_client.get(_url("clinic_user_change", clinic.own_patient.user_id)).content.decode()
-    assert 'name="username"' in page
-    assert 'name="is_superuser"' not in page
-    assert 'name="is_staff"' not in page
-    assert 'name="groups"' not in page
-    for staff in (reception, clinic_admin, clinic.doctor.user):
-        assert reception_client.get(_url("clinic_user_change", staff.pk)).status_code == 302
-        assert reception_client.get(_url("auth_user_password_change", staff.pk)).status_code == 404
+def test_reception_cannot_open_any_sign_in_account_nor_set_a_password(
+    reception_client, reception, clinic_admin, clinic
+):
+    for user in (clinic.own_patient.user, reception, clinic_admin, clinic.doctor.user):
+        assert reception_client.get(_url("clinic_user_change", user.pk)).status_code == 403
+        refused = reception_client.post(
+            _url("auth_user_password_change", user.pk),
+            {"password1": "Reception-knows-9", "password2": "Reception-knows-9", "usable_password": "true"},
+        )
+        assert refused.status_code == 403
+        user.refresh_from_db()
+        assert not user.check_password("Reception-knows-9")
 
 
 def test_a_doctors_patient_autocomplete_offers_only_their_patients(doctor_client, clinic):

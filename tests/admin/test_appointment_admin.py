@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from clinic import booking
-from clinic.models import Appointment, EmailOutbox, MedicalRecord
+from clinic.models import DOCTOR_OVERLAP, PATIENT_OVERLAP, Appointment, EmailOutbox, MedicalRecord
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -136,7 +136,7 @@ def test_saving_an_overlapping_appointment_shows_a_form_error_and_writes_nothing
         )
 
     assert response.status_code == 200
-    assert booking.SLOT_TAKEN in response.content.decode()
+    assert DOCTOR_OVERLAP in response.content.decode()
     assert list(Appointment.objects.all()) == [taken]
     assert not EmailOutbox.objects.exists()
     assert callbacks == []
@@ -150,7 +150,7 @@ def test_a_patient_already_booked_elsewhere_is_a_form_error(reception_client, pa
         reverse("admin:clinic_appointment_add"), _form_data(patient=patient, doctor=other_doctor, start=next_monday_10)
     )
     assert response.status_code == 200
-    assert booking.PATIENT_BUSY in response.content.decode()
+    assert PATIENT_OVERLAP in response.content.decode()
     assert Appointment.objects.count() == 1
 
 
@@ -175,7 +175,7 @@ def test_moving_an_appointment_onto_a_taken_slot_is_a_form_error_and_changes_not
         _form_data(patient=moving.patient, doctor=doctor, start=next_monday_10, status=Status.PENDING),
     )
     assert response.status_code == 200
-    assert booking.SLOT_TAKEN in response.content.decode()
+    assert DOCTOR_OVERLAP in response.content.decode()
     moving.refresh_from_db()
     assert moving.appointment_time == later
     assert moving.sequence == 0
@@ -270,7 +270,7 @@ def test_a_slot_taken_between_the_check_and_the_write_is_reported_and_writes_not
         calls.append(kwargs)
         if len(calls) == 2:
             real_book(**kwargs)  # written, then refused: the whole request rolls back
-            raise booking.SlotUnavailable(booking.SLOT_TAKEN, code="slot_taken")
+            raise booking.SlotUnavailable(DOCTOR_OVERLAP, code="slot_taken")
         return real_book(**kwargs)
 
     monkeypatch.setattr(booking, "appointment_book", taken_on_the_second_call)
@@ -278,7 +278,7 @@ def test_a_slot_taken_between_the_check_and_the_write_is_reported_and_writes_not
     response = reception_client.post(url, _form_data(patient=patient, doctor=doctor, start=next_monday_10))
     assert response.status_code == 302
     assert response["Location"] == url
-    assert [m.message for m in get_messages(response.wsgi_request)] == [booking.SLOT_TAKEN]
+    assert [m.message for m in get_messages(response.wsgi_request)] == [DOCTOR_OVERLAP]
     assert not Appointment.objects.exists()
     assert not EmailOutbox.objects.exists()
 

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from clinic.admin_site import CHART_DAYS, dashboard_for
+from clinic.admin.site import CHART_DAYS, dashboard_for
 from clinic.models import Appointment
 from tests import factories
 

@@ -7,26 +7,32 @@ from datetime import time
 import pytest
 from django.urls import reverse
 
-from clinic.models import EMAIL_TAKEN, Doctor, Patient, TimeOff
+from clinic.models import EMAIL_TAKEN, Doctor, Patient, TimeOff, User
 from tests import factories
 
 pytestmark = pytest.mark.django_db
 
 
-def test_reception_registers_a_patient_with_their_account(reception_client):
-    response = reception_client.post(
-        reverse("admin:clinic_patient_add"),
-        {
-            "username": "walkin",
-            "email": "walkin@example.test",
-            "first_name": "Wanda",
-            "last_name": "Walker",
-            "password": "a-Strong-pass-4-tests",
-            "phone": "+1 555 7777",
-            "insurance_number": "INS-777777",
-            **_no_inlines(),
-        },
-    )
+WALK_IN = {
+    "username": "walkin",
+    "email": "walkin@example.test",
+    "first_name": "Wanda",
+    "last_name": "Walker",
+    "phone": "+1 555 7777",
+    "insurance_number": "INS-777777",
+}
+
+
+def test_reception_registers_a_patient_who_is_emailed_a_link_to_set_their_password(
+    reception_client, mailoutbox, django_capture_on_commit_callbacks
+):
+    form = reception_client.get(reverse("admin:clinic_patient_add")).content.decode()
+    assert 'name="password"' not in form
+    # A password sent anyway is no field of reception's form: it sets nothing.
+    with django_capture_on_commit_callbacks(execute=True):
+        response = reception_client.post(
+            reverse("admin:clinic_patient_add"), {**WALK_IN, "password": "Reception-knows-9", **_no_inlines()}
+        )
     assert response.status_code == 302, response.content.decode()[:3000]
     patient = Patient.objects.get(user__username="walkin")
     assert (patient.phone, patient.insurance_number, patient.user.get_full_name()) == (
@@ -34,7 +40,39 @@ def test_reception_registers_a_patient_with_their_account(reception_client):
         "INS-777777",
         "Wanda Walker",
     )
-    assert patient.user.check_password("a-Strong-pass-4-tests")
+    assert not patient.user.has_usable_password()
+    assert [message.to for message in mailoutbox] == [["walkin@example.test"]]
+    assert "/accounts/password/reset/key/" in mailoutbox[0].body
+
+
+def test_the_clinic_admin_may_set_a_new_patients_password(admin_client_):
+    response = admin_client_.post(
+        reverse("admin:clinic_patient_add"), {**WALK_IN, "password": "a-Strong-pass-4-tests", **_no_inlines()}
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert Patient.objects.get(user__username="walkin").user.check_password("a-Strong-pass-4-tests")
+
+
+def test_reception_cannot_change_a_patients_or_doctors_password(reception_client, patient, doctor):
+    for model, profile in (("patient", patient), ("doctor", doctor)):
+        page = reception_client.get(reverse(f"admin:clinic_{model}_change", args=[profile.pk])).content.decode()
+        assert 'name="password"' not in page
+    response = reception_client.post(
+        reverse("admin:clinic_patient_change", args=[patient.pk]),
+        {
+            "username": patient.user.username,
+            "email": patient.user.email,
+            "first_name": patient.user.first_name,
+            "last_name": patient.user.last_name,
+            "password": "Reception-knows-9",
+            "phone": patient.phone,
+            "insurance_number": patient.insurance_number,
+            **_no_inlines(),
+        },
+    )
+    assert response.status_code == 302
+    patient.user.refresh_from_db()
+    assert not patient.user.check_password("Reception-knows-9")
 
 
 def test_changing_a_patient_to_an_email_in_use_is_a_form_error(reception_client, patient):
@@ -168,6 +206,42 @@ def test_a_doctor_cannot_edit_another_doctor(doctor_client, doctor):
     assert response.status_code == 403
     doctor.refresh_from_db()
     assert doctor.specialization == "General practice"
+
+
+@pytest.mark.parametrize("model", ["patient", "doctor"])
+def test_deleting_a_patient_or_doctor_in_the_admin_deletes_their_login(reception_client, model):
+    profile = factories.PatientFactory() if model == "patient" else factories.DoctorFactory(user__is_staff=True)
+    response = reception_client.post(reverse(f"admin:clinic_{model}_delete", args=[profile.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not type(profile).objects.filter(pk=profile.pk).exists()
+    assert not User.objects.filter(pk=profile.user_id).exists()
+
+
+def test_delete_selected_deletes_the_logins_too_and_keeps_a_login_with_another_role(admin_client_):
+    patients = factories.PatientFactory.create_batch(2)
+    staff_patient = factories.PatientFactory(user=factories.ReceptionFactory())
+    response = admin_client_.post(
+        reverse("admin:clinic_patient_changelist"),
+        {"action": "delete_selected", "post": "yes", "_selected_action": [p.pk for p in [*patients, staff_patient]]},
+    )
+    assert response.status_code == 302
+    assert not Patient.objects.exists()
+    assert list(User.objects.filter(pk__in=[p.user_id for p in patients])) == []
+    assert User.objects.filter(pk=staff_patient.user_id).exists()
+
+
+def test_reception_sends_a_patient_the_link_to_set_their_password_again(
+    reception_client, patient, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = reception_client.post(
+            reverse("admin:clinic_patient_changelist"),
+            {"action": "send_password_links", "_selected_action": [patient.pk]},
+            follow=True,
+        )
+    assert "1 link to set a password sent by email." in response.content.decode()
+    assert [message.to for message in mailoutbox] == [[patient.user.email]]
+    assert "/accounts/password/reset/key/" in mailoutbox[0].body
 
 
 def _no_inlines() -> dict[str, str]:

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from clinic import admin as clinic_admin_module
+from clinic.admin import base as clinic_admin_module
 from clinic.models import Patient
 from clinic.search import patients_matching
 from tests import factories
@@ -173,3 +173,22 @@ def test_postgresql_answers_every_search_test_from_an_index(people):
     ):
         assert index in plan, plan
     assert set(queryset) == {people["ada"].pk}
+
+
+def test_a_nul_character_in_the_autocomplete_term_is_a_400_with_a_message(admin_client_, people):
+    from clinic.admin.site import TERM_INVALID
+
+    response = admin_client_.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "clinic", "model_name": "appointment", "field_name": "patient", "term": "Ada\x00"},
+    )
+    assert response.status_code == 400
+    assert response.json() == {"error": TERM_INVALID}
+
+
+@pytest.mark.parametrize("model", ["patient", "appointment", "medicalrecord", "doctor"])
+def test_a_nul_character_in_a_changelist_search_is_searched_without_it(admin_client_, people, model):
+    response = admin_client_.get(reverse(f"admin:clinic_{model}_changelist"), {"q": "Love\x00lace"})
+    assert response.status_code == 200
+    if model != "doctor":
+        assert "Lovelace" in response.content.decode()

@@ -3,21 +3,82 @@
 from __future__ import annotations
 
 import pytest
+from allauth.account.models import EmailAddress
+from rest_framework.test import APIClient
 
+from clinic import accounts
 from clinic.models import Patient, User
 from tests.api.conftest import client_for
+from tests.factories import PASSWORD as FACTORY_PASSWORD
 from tests.factories import AppointmentFactory, PatientFactory
 
 pytestmark = pytest.mark.django_db
 
-NEW = {"username": "grace", "email": "grace@example.test", "password": "correct-Horse-battery-9", "phone": "1"}
+NEW = {"username": "grace", "email": "grace@example.test", "phone": "1"}
+PASSWORD = "correct-Horse-battery-9"
 
 
-def test_reception_creates_a_patient_with_the_user_fields(reception):
-    response = client_for(reception).post("/patients/", NEW)
+def test_reception_creates_a_patient_who_is_emailed_a_link_to_set_a_password(
+    reception, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(reception).post("/patients/", NEW)
     assert response.status_code == 201, response.json()
     assert response.json()["username"] == "grace" and response.json()["phone"] == "1"
-    assert User.objects.get(username="grace").check_password(NEW["password"])
+    assert not User.objects.get(username="grace").has_usable_password()
+    assert [message.to for message in mailoutbox] == [["grace@example.test"]]
+
+
+def test_reception_cannot_give_a_new_patient_a_password(reception):
+    response = client_for(reception).post("/patients/", {**NEW, "password": PASSWORD})
+    assert response.status_code == 400
+    assert response.json()["password"][0].startswith(accounts.PASSWORD_NOT_YOURS)
+    assert not User.objects.filter(username="grace").exists()
+
+
+def test_the_clinic_admin_may_give_a_new_patient_a_password(clinic_admin):
+    response = client_for(clinic_admin).post("/patients/", {**NEW, "password": PASSWORD})
+    assert response.status_code == 201, response.json()
+    assert User.objects.get(username="grace").check_password(PASSWORD)
+
+
+@pytest.mark.parametrize("kind", ["patients", "doctors"])
+def test_reception_cannot_set_a_patients_or_doctors_password_and_sign_in_as_them(kind, reception, patient, doctor):
+    profile = patient if kind == "patients" else doctor
+    response = client_for(reception).patch(f"/{kind}/{profile.pk}/", {"password": PASSWORD})
+    assert response.status_code == 400
+    assert response.json() == {"password": [accounts.FIELD_NOT_WRITABLE]}
+    login = APIClient().post("/api/token/", {"username": profile.user.username, "password": PASSWORD})
+    assert login.status_code == 401
+
+
+def test_the_clinic_admin_may_set_a_password_and_the_history_says_who(clinic_admin, doctor):
+    response = client_for(clinic_admin).patch(f"/doctors/{doctor.pk}/", {"password": PASSWORD})
+    assert response.status_code == 200
+    doctor.user.refresh_from_db()
+    assert doctor.user.check_password(PASSWORD)
+    latest = doctor.history.latest("history_date")
+    assert (latest.history_user, latest.history_change_reason) == (clinic_admin, accounts.PASSWORD_SET_REASON)
+
+
+def test_a_password_alone_is_checked_against_the_users_own_username(clinic_admin):
+    patient = PatientFactory(user__username="bartholomew")
+    response = client_for(clinic_admin).patch(f"/patients/{patient.pk}/", {"password": "bartholomew"})
+    assert response.status_code == 400
+    assert "too similar to the username" in response.json()["password"][0]
+
+
+def test_a_changed_email_is_the_only_one_that_signs_in(patient):
+    old = patient.user.email
+    EmailAddress.objects.create(user=patient.user, email=old, primary=True, verified=True)
+    response = client_for(patient.user).patch(f"/patients/{patient.pk}/", {"email": "new@example.test"})
+    assert response.status_code == 200
+    assert list(EmailAddress.objects.filter(user=patient.user).values_list("email", "primary", "verified")) == [
+        ("new@example.test", True, True)
+    ]
+    assert APIClient().post("/api/token/", {"username": old, "password": FACTORY_PASSWORD}).status_code == 401
+    ok = APIClient().post("/api/token/", {"username": "new@example.test", "password": FACTORY_PASSWORD})
+    assert ok.status_code == 200
 
 
 def test_patients_and_doctors_cannot_create_patients(patient, doctor):

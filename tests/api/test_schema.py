@@ -1,8 +1,11 @@
 """The OpenAPI schema: valid, served with Swagger UI from static files, and true to the API.
 
-schemathesis generates requests for every operation from `/api/schema/` and sends
-them in-process (WSGI) with a clinic admin's token; no answer may be a 5xx, and
-every status, content type, header and body must be the documented one.
+schemathesis generates requests for every operation from `/api/schema/` and sends them
+in-process (WSGI) with a token of each role, each seeing a different slice of a small
+clinic (the patient their own, the doctor their patients', the front desk all but records,
+the clinic admin everything): no answer may be a 5xx, and every status, content type,
+header and body must be the documented one. Bounded and derandomized: the same requests
+on every run.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import hypothesis
 import pytest
 import schemathesis
+from django.core.cache import cache
 from django.core.management import call_command
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
@@ -29,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from clinic.api.tokens import ClinicRefreshToken
-from tests.factories import AdminFactory, AppointmentFactory, MedicalRecordFactory
+from tests.factories import AdminFactory, AppointmentFactory, DoctorFactory, MedicalRecordFactory, ReceptionFactory
 
 DOCUMENTED_PATHS = {
     "/registrations/",
@@ -86,41 +90,52 @@ def _load_schema():
 schema = _load_schema()
 
 
-@pytest.fixture
-def in_process(db):
-    # Requests run inside the test's transaction: keep its connection open between them,
-    # as Django's own test client does.
-    for signal in (request_started, request_finished):
-        signal.disconnect(close_old_connections)
-    yield
-    for signal in (request_started, request_finished):
-        signal.connect(close_old_connections)
-
-
-@pytest.fixture
-def admin_headers(in_process, next_monday_10):
-    admin = AdminFactory()
-    # Something to find behind the ids the generator tries.
-    MedicalRecordFactory(appointment=AppointmentFactory(appointment_time=next_monday_10))
-    return {"Authorization": f"Bearer {ClinicRefreshToken.for_user(admin).access_token}"}
-
-
-@schema.parametrize()
-@hypothesis.settings(
-    max_examples=15,
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+SETTINGS = hypothesis.settings(
+    max_examples=12,
     derandomize=True,
     deadline=None,
     phases=[Phase.generate],
     suppress_health_check=list(HealthCheck),
 )
-def test_the_api_answers_as_its_schema_says(case, admin_headers):
-    case.call_and_validate(
-        headers=admin_headers,
-        checks=[
-            not_a_server_error,
-            status_code_conformance,
-            content_type_conformance,
-            response_headers_conformance,
-            response_schema_conformance,
-        ],
-    )
+
+
+@pytest.fixture
+def bearer(db, next_monday_10):
+    """`bearer(role)` → headers with an access token of a user of that role, in a small clinic."""
+    # Requests run inside the test's transaction: keep its connection open between them,
+    # as Django's own test client does.
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    cache.clear()
+    doctor = DoctorFactory()
+    appointment = AppointmentFactory(doctor=doctor, appointment_time=next_monday_10)
+    MedicalRecordFactory(appointment=appointment)
+    AppointmentFactory(appointment_time=next_monday_10)  # someone else's
+    users = {
+        "patient": appointment.patient.user,
+        "doctor": doctor.user,
+        "reception": ReceptionFactory(),
+        "admin": AdminFactory(),
+    }
+
+    def headers(role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {ClinicRefreshToken.for_user(users[role]).access_token}"}
+
+    yield headers
+    cache.clear()
+    for signal in (request_started, request_finished):
+        signal.connect(close_old_connections)
+
+
+@pytest.mark.parametrize("role", ["patient", "doctor", "reception", "admin"])
+@schema.parametrize()
+@SETTINGS
+def test_the_api_answers_each_role_as_its_schema_says(case, bearer, role):
+    case.call_and_validate(headers=bearer(role), checks=CHECKS)

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+from collections import Counter
 from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
+from clinic.api.tokens import REFRESH_BLACKLISTED
 from tests.factories import PASSWORD, PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -107,6 +112,45 @@ def test_refresh_rotates_and_blacklists_the_old_token(patient):
     reused = _refresh(tokens["refresh"])
     assert reused.status_code == 401
     assert _refresh(fresh["refresh"]).status_code == 200
+
+
+def test_a_refresh_token_used_twice_answers_401_the_second_time(patient):
+    refresh = _login(patient.user)["refresh"]
+    assert _refresh(refresh).status_code == 200
+    again = _refresh(refresh)
+    assert again.status_code == 401
+    assert again.json() == {"detail": REFRESH_BLACKLISTED, "code": "token_not_valid"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_refresh_token_sent_eight_times_at_once_is_redeemed_once():
+    """Real threads, each on its own database connection, outside a test transaction."""
+    user = PatientFactory().user
+    refresh = _login(user)["refresh"]
+    racers = 8
+    barrier = threading.Barrier(racers)
+    answers: list = [None] * racers
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            response = _refresh(refresh)
+            answers[index] = (response.status_code, response.json())
+        except Exception as exc:  # pragma: no cover - reported through the assertion below
+            answers[index] = (repr(exc), None)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert Counter(status for status, _ in answers) == {200: 1, 401: racers - 1}, answers
+    refused = [body for status, body in answers if status == 401]
+    assert all(body == {"detail": REFRESH_BLACKLISTED, "code": "token_not_valid"} for body in refused), refused
+    # The login's refresh token and the one new token of the one winner.
+    assert OutstandingToken.objects.filter(user=user).count() == 2
 
 
 def test_a_refresh_token_unused_for_30_minutes_is_dead(patient):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 
 from clinic import emails
 from clinic.models import Appointment
@@ -105,9 +106,9 @@ def test_each_kind_has_its_own_subject(appointment):
     assert subjects == {
         "booked": "Riverside Clinic: your appointment request is received",
         "confirmed": "Riverside Clinic: your appointment is confirmed",
-        "rescheduled": "Riverside Clinic: your appointment has moved",
+        "rescheduled": "Riverside Clinic: your appointment has changed",
         "cancelled": "Riverside Clinic: your appointment is cancelled",
-        "reminder": "Riverside Clinic: reminder of your appointment tomorrow",
+        "reminder": "Riverside Clinic: reminder of your appointment on Monday 13 January at 10:00",
     }
 
 
@@ -129,3 +130,93 @@ def test_a_repeated_notice_carries_the_same_message_id(appointment):
 
     assert first.extra_headers["Message-ID"] == f"<appointment-{appointment.pk}-booked-0@clinic.localhost>"
     assert second.extra_headers["Message-ID"] == first.extra_headers["Message-ID"]
+
+
+# --- Wording that fits each notice -------------------------------------------------------
+
+# The appointment fixture starts on Monday 13 January 2031 at 10:00 UTC.
+
+
+def test_the_cancelled_email_says_how_to_book_again_and_offers_no_change(appointment, settings):
+    settings.SITE_URL = "https://clinic.example.test"
+    settings.CLINIC_PHONE = "+1 555 0199"
+    appointment.status = Appointment.Status.CANCELLED
+
+    for body in bodies(emails.appointment_cancelled_email(appointment)):
+        assert "Your appointment below is cancelled" in body
+        assert "https://clinic.example.test/book/" in body
+        assert "+1 555 0199" in body
+        assert "change or cancel" not in body.lower()
+        assert "sign in" not in body.lower()
+
+
+@pytest.mark.parametrize(
+    ("now", "when", "subject_when"),
+    [
+        # EMAIL_REMINDER_HOURS=24 and the schedule on time
+        (datetime(2031, 1, 12, 9, 55, tzinfo=UTC), "tomorrow, Monday 13 January at 10:00", "tomorrow at 10:00"),
+        # a shorter reminder window, or the reminder late: the same day
+        (datetime(2031, 1, 13, 4, 0, tzinfo=UTC), "today, Monday 13 January at 10:00", "today at 10:00"),
+        # EMAIL_REMINDER_HOURS=48
+        (
+            datetime(2031, 1, 11, 10, 0, tzinfo=UTC),
+            "on Monday 13 January 2031 at 10:00",
+            "on Monday 13 January at 10:00",
+        ),
+    ],
+)
+def test_the_reminder_names_the_appointments_local_day_and_time_as_seen_when_it_is_sent(
+    appointment, now, when, subject_when
+):
+    appointment.status = Appointment.Status.CONFIRMED
+
+    with time_machine.travel(now, tick=False):
+        message = emails.appointment_reminder_email(appointment)
+
+    assert message.subject == f"Riverside Clinic: reminder of your appointment {subject_when}"
+    for body in bodies(message):
+        assert f"A reminder of your appointment {when}." in body
+        assert "hours from now" not in body
+
+
+def test_the_reminders_today_and_tomorrow_are_the_clinics_days(appointment, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    appointment.status = Appointment.Status.CONFIRMED
+
+    # 23:30 UTC on Sunday is already Monday in Berlin, where the visit is at 11:00.
+    with time_machine.travel(datetime(2031, 1, 12, 23, 30, tzinfo=UTC), tick=False):
+        message = emails.appointment_reminder_email(appointment)
+
+    assert message.subject.endswith("reminder of your appointment today at 11:00")
+    assert "A reminder of your appointment today, Monday 13 January at 11:00." in message.body
+
+
+def test_a_notice_sent_inside_the_patients_change_cutoff_asks_them_to_call_instead_of_signing_in(appointment, settings):
+    settings.SITE_URL = "https://clinic.example.test"
+    settings.PATIENT_CHANGE_CUTOFF_HOURS = 24
+    appointment.status = Appointment.Status.CONFIRMED
+
+    with time_machine.travel(appointment.appointment_time - timedelta(days=3), tick=False):
+        early = bodies(emails.appointment_confirmed_email(appointment))
+    with time_machine.travel(appointment.appointment_time - timedelta(hours=20), tick=False):
+        late = bodies(emails.appointment_reminder_email(appointment))
+
+    text, html = early
+    assert "To change or cancel, sign in at https://clinic.example.test/my/appointments/ or call us" in text
+    assert 'sign in at <a href="https://clinic.example.test/my/appointments/">' in html
+    for body in late:
+        assert "sign in" not in body.lower()
+        assert "call us on +1 555 0100" in body
+        assert "within 24 hours of the start" in body
+
+
+def test_the_rescheduled_email_fits_a_new_doctor_as_well_as_a_new_time(appointment):
+    for body in bodies(emails.appointment_rescheduled_email(appointment)):
+        assert "Your appointment has changed" in body
+        assert "new time" not in body
+        assert "updates the event in your calendar" in body
+        assert "We will confirm it shortly" in body, "a pending appointment stays to be confirmed"
+
+    appointment.status = Appointment.Status.CONFIRMED
+    for body in bodies(emails.appointment_rescheduled_email(appointment)):
+        assert "It is confirmed" in body

@@ -89,3 +89,34 @@ def test_password_reset_email_goes_through_the_email_backend_and_its_link_works(
     assert done.status_code == 302
     patient.user.refresh_from_db()
     assert patient.user.check_password("a-New-secret-77")
+
+
+def test_an_email_changed_through_the_api_leaves_the_old_address_nothing(client, settings):
+    """A patient who signed up on the page and then changed their email: whoever holds the
+    old address cannot sign in with it, reset the password with it, or lock the account out."""
+    from django.core.cache import cache
+    from rest_framework.test import APIClient
+
+    from tests.api.conftest import client_for
+
+    client.post("/accounts/signup/", SIGNUP)
+    patient = Patient.objects.select_related("user").get()
+    client.post("/accounts/logout/")
+    changed = client_for(patient.user).patch(f"/patients/{patient.pk}/", {"email": "ada.new@example.test"})
+    assert changed.status_code == 200
+    old, password = "ada@example.test", SIGNUP["password1"]
+
+    refused = client.post("/accounts/login/", {"login": old, "password": password})
+    assert refused.status_code == 200 and "_auth_user_id" not in client.session
+    mail.outbox.clear()
+    client.post("/accounts/password/reset/", {"email": old})
+    assert mail.outbox == []
+
+    settings.AXES_ENABLED = True
+    cache.clear()
+    for _ in range(6):
+        client.post("/accounts/login/", {"login": old, "password": "wrong-Password-1"})
+    fine = APIClient().post("/api/token/", {"username": "ada.new@example.test", "password": password})
+    assert fine.status_code == 200
+    assert client.post("/accounts/login/", {"login": "ada", "password": password}).status_code == 302
+    cache.clear()

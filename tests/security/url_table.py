@@ -78,8 +78,9 @@ ADMIN_MODELS: dict[str, tuple[tuple[int, int, int], ...]] = {
     # Medical records: never reception.
     "clinic/medicalrecord": ((200, 403, 200), (200, 403, 200), (200, 403, 200), (200, 403, 200), (403, 403, 200)),
     "clinic/timeoff": ((200, 200, 200), (200, 200, 200), (200, 200, 200), (200, 200, 200), (200, 200, 200)),
-    # Accounts: reception manages patients' and doctors' accounts.
-    "clinic/user": ((403, 200, 200), (403, 200, 200), (403, 200, 200), (403, 200, 200), (403, 200, 200)),
+    # Sign-in accounts: the clinic admin only. Reception edits patients' and doctors' accounts on
+    # their pages, and never sets a password.
+    "clinic/user": ((403, 403, 200), (403, 403, 200), (403, 403, 200), (403, 403, 200), (403, 403, 200)),
     # Read-only logs and queues: the clinic admin only, and nobody adds or deletes.
     "clinic/emailoutbox": ((403, 403, 200), (403, 403, 403), (403, 403, 200), (403, 403, 200), (403, 403, 403)),
     "clinic/recordaccess": ((403, 403, 200), (403, 403, 403), (403, 403, 200), (403, 403, 200), (403, 403, 403)),
@@ -160,7 +161,7 @@ ROUTES: dict[str, Route] = {
         lambda w: f"/admin/r/{w.content_type_id('clinic/patient')}/{w.patient.pk}/", admin(404, 404, 404)
     ),
     r"^admin/clinic/user/<id>/password/$": Route(
-        lambda w: f"/admin/clinic/user/{w.patient.user_id}/password/", admin(403, 200, 200)
+        lambda w: f"/admin/clinic/user/{w.patient.user_id}/password/", admin(403, 403, 200)
     ),
     **_admin_model_routes(),
     # An app's index: the apps the user has pages in.

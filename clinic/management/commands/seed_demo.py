@@ -1,6 +1,19 @@
 """Demo data for trying the clinic out: staff, doctors, patients, appointments, records.
 
-Idempotent: running it again changes nothing and prints the same logins.
+The demo doctors are staff without a group, so the admin shows each of them as a doctor
+(clinic/access.py): their own appointments, their patients and those patients' records.
+
+Every demo doctor works all seven days, each with their own hours and slot length, so the
+day the command runs always has a schedule to show, weekends included. That day (the
+clinic-local date, settings.TIME_ZONE) gets about TODAY_SHARE of each working doctor's
+slots booked, pending and confirmed, some already past and some still to come. A doctor
+whose working days were changed since and who does not work today gets none.
+
+Idempotent: running it again the same day changes nothing and prints the same logins. The
+people are made once, and so are the past visits with records and the next two weeks (on
+the first run). Today's schedule is planned from the date and the doctor alone, so a rerun
+plans the same visits, finds their slots taken and adds nothing; a run on a later day fills
+that day in.
 """
 
 from __future__ import annotations
@@ -8,6 +21,7 @@ from __future__ import annotations
 import random
 from datetime import time, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
@@ -15,7 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.access import RECEPTION_GROUP
-from clinic.booking import slots_free
+from clinic.booking import day_bounds, grid_starts, slots_free, slots_free_for
 from clinic.models import Appointment, Doctor, MedicalRecord, Patient, User
 
 ADMIN = ("admin", "admin-demo-2026")
@@ -23,11 +37,12 @@ RECEPTION = ("reception", "reception-demo-2026")
 DOCTOR_PASSWORD = "doctor-demo-2026"  # noqa: S105 (demo data)
 PATIENT_PASSWORD = "patient-demo-2026"  # noqa: S105 (demo data)
 
+EVERY_DAY = [0, 1, 2, 3, 4, 5, 6]
 DOCTORS = [
-    ("dr.grey", "Meredith", "Grey", "General practice", time(8, 0), time(16, 0), 20, [0, 1, 2, 3, 4]),
-    ("dr.house", "Gregory", "House", "Diagnostics", time(10, 0), time(18, 0), 30, [0, 1, 2, 3]),
-    ("dr.ross", "Doug", "Ross", "Paediatrics", time(9, 0), time(15, 0), 30, [0, 2, 4, 5]),
-    ("dr.yang", "Cristina", "Yang", "Cardiology", time(9, 0), time(17, 0), 45, [1, 2, 3, 4]),
+    ("dr.grey", "Meredith", "Grey", "General practice", time(8, 0), time(16, 0), 20, EVERY_DAY),
+    ("dr.house", "Gregory", "House", "Diagnostics", time(10, 0), time(18, 0), 30, EVERY_DAY),
+    ("dr.ross", "Doug", "Ross", "Paediatrics", time(9, 0), time(15, 0), 30, EVERY_DAY),
+    ("dr.yang", "Cristina", "Yang", "Cardiology", time(9, 0), time(17, 0), 45, EVERY_DAY),
 ]
 PATIENTS = [
     ("Ada", "Lovelace"), ("Alan", "Turing"), ("Grace", "Hopper"), ("Edsger", "Dijkstra"),
@@ -39,6 +54,18 @@ NOTES = [
     "Seasonal allergies. Prescribed cetirizine 10 mg daily.",
     "Follow-up after flu: recovered, lungs clear.",
     "ECG normal. No further tests needed.",
+]
+# Today's schedule: the share of each doctor's slots that is booked, and what the visits are for.
+TODAY_SHARE = 0.4
+TODAY_REASONS = [
+    "Check-up",
+    "Follow-up",
+    "Blood pressure review",
+    "Persistent cough",
+    "Vaccination",
+    "Test results",
+    "Back pain",
+    "Prescription renewal",
 ]
 
 
@@ -54,7 +81,7 @@ class Command(BaseCommand):
 
         doctors = []
         for username, first, last, specialization, start, end, slot, days in DOCTORS:
-            user = self._user(username, DOCTOR_PASSWORD, first, last)
+            user = self._user(username, DOCTOR_PASSWORD, first, last, is_staff=True)
             doctor, _ = Doctor.objects.get_or_create(
                 user=user,
                 defaults=dict(
@@ -78,6 +105,7 @@ class Command(BaseCommand):
 
         if not Appointment.objects.filter(patient__in=patients).exists():
             self._appointments(rng, doctors, patients, admin)
+        self._today(doctors, patients)
 
         self.stdout.write(self.style.SUCCESS("Demo data ready. Logins (username / password):"))
         self.stdout.write(f"  clinic admin  {ADMIN[0]} / {ADMIN[1]}")
@@ -94,6 +122,13 @@ class Command(BaseCommand):
         if created:
             user.set_password(password)
             user.save(update_fields=["password"])
+            return user
+        # A demo database from before a user had these flags gets them once.
+        missing = [flag for flag, value in flags.items() if getattr(user, flag) != value]
+        if missing:
+            for flag in missing:
+                setattr(user, flag, flags[flag])
+            user.save(update_fields=missing)
         return user
 
     def _appointments(self, rng: random.Random, doctors, patients, author: User) -> None:
@@ -115,6 +150,38 @@ class Command(BaseCommand):
             start = timezone.make_aware(timezone.datetime.combine(day, doctor.available_from))
             visit = self._create(patient, doctor, start, Appointment.Status.CONFIRMED, "Consultation")
             MedicalRecord.objects.create(patient=patient, appointment=visit, notes=NOTES[index], author=doctor.user)
+
+    def _today(self, doctors, patients) -> None:
+        """About TODAY_SHARE of each doctor's slots today, earlier ones mostly confirmed, later ones mixed.
+
+        The slots are drawn from the doctor's grid with a generator seeded by the date and the
+        doctor, whatever the time, and only those still free are booked: a rerun the same day
+        draws the same slots and books none. Each goes to the first patient, in a rotation per
+        doctor, who has nothing else then.
+        """
+        today = timezone.localdate()
+        now = timezone.now()
+        # The day's free slots as they stood before it began: every grid slot without an
+        # appointment or time off, past ones included (the booking window would drop them).
+        before_the_day = day_bounds(today)[0] - timedelta(minutes=settings.BOOKING_MIN_NOTICE_MINUTES)
+        free = slots_free_for(doctors=doctors, day=today, now=before_the_day)
+        for number, doctor in enumerate(doctors):
+            rng = random.Random(f"{today.isoformat()} {doctor.user.username}")
+            grid = grid_starts(doctor, today)
+            starts = sorted(rng.sample(grid, k=round(len(grid) * TODAY_SHARE)))
+            plans = [(start, rng.random(), rng.choice(TODAY_REASONS)) for start in starts]
+            for index, (start, draw, reason) in enumerate(plans):
+                if start not in free[doctor.pk]:
+                    continue
+                confirmed = draw < (0.8 if start < now else 0.5)
+                status = Appointment.Status.CONFIRMED if confirmed else Appointment.Status.PENDING
+                first = number * 3 + index
+                for offset in range(len(patients)):
+                    try:
+                        self._create(patients[(first + offset) % len(patients)], doctor, start, status, reason)
+                    except ValidationError:  # that patient is busy then: ask the next one
+                        continue
+                    break
 
     def _create(self, patient, doctor, start, status, reason) -> Appointment:
         appointment = Appointment(

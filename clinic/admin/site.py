@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -13,10 +13,11 @@ from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
+from django.http import JsonResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic import access
+from clinic import access, booking
 from clinic.models import Appointment
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ Status = Appointment.Status
 SCHEDULE_LIMIT = 300
 PENDING_LIMIT = 10
 CHART_DAYS = 14
+TERM_INVALID = "The search term contains a character that cannot be searched for (NUL)."
 
 # Geometry of the appointments-per-day chart (SVG user units).
 CHART_WIDTH = 560
@@ -55,10 +57,6 @@ class DoctorDay:
     appointments: list[Appointment]
 
 
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
-
-
 def dashboard_for(user: User, *, now: datetime | None = None) -> dict[str, Any]:
     """What the admin index shows `user`: only appointments `user` may see (access.py).
 
@@ -68,12 +66,12 @@ def dashboard_for(user: User, *, now: datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
     visible = access.appointments_visible_to(user)
     today = timezone.localdate(now)
-    start_of_today = _local_midnight(today)
+    start_of_today, end_of_today = booking.day_bounds(today)
 
     todays = list(
-        visible.filter(
-            appointment_time__gte=start_of_today, appointment_time__lt=_local_midnight(today + timedelta(days=1))
-        ).order_by("doctor__user__last_name", "doctor_id", "appointment_time")[:SCHEDULE_LIMIT]
+        visible.filter(appointment_time__gte=start_of_today, appointment_time__lt=end_of_today).order_by(
+            "doctor__user__last_name", "doctor_id", "appointment_time"
+        )[:SCHEDULE_LIMIT]
     )
     schedule: list[DoctorDay] = []
     for appointment in todays:
@@ -85,7 +83,9 @@ def dashboard_for(user: User, *, now: datetime | None = None) -> dict[str, Any]:
     pending_count = pending.count()
     pending_list = list(pending.order_by("appointment_time", "id")[:PENDING_LIMIT])
 
-    week = visible.filter(appointment_time__gte=now, appointment_time__lt=start_of_today + timedelta(days=8))
+    week = visible.filter(
+        appointment_time__gte=now, appointment_time__lt=booking.day_bounds(today + timedelta(days=7))[1]
+    )
     week_counts = week.aggregate(
         total=Count("id", filter=~Q(status=Status.CANCELLED)),
         pending=Count("id", filter=Q(status=Status.PENDING)),
@@ -116,8 +116,8 @@ def _chart(visible, today: date) -> dict[str, Any]:
     rows = (
         visible.live()
         .filter(
-            appointment_time__gte=_local_midnight(today),
-            appointment_time__lt=_local_midnight(today + timedelta(days=CHART_DAYS)),
+            appointment_time__gte=booking.day_bounds(today)[0],
+            appointment_time__lt=booking.day_bounds(today + timedelta(days=CHART_DAYS))[0],
         )
         .annotate(day=TruncDate("appointment_time", tzinfo=zone))
         .order_by()
@@ -149,7 +149,13 @@ def _chart(visible, today: date) -> dict[str, Any]:
 
 
 class ClinicAutocompleteJsonView(AutocompleteJsonView):
-    """Autocomplete answers only for a form the user may fill in (no lookups from a records form for reception)."""
+    """Autocomplete answers only for a form the user may fill in (no lookups from a records form for
+    reception); a term no stored text can contain is a 400 with a JSON message."""
+
+    def get(self, request, *args, **kwargs):
+        if "\x00" in request.GET.get("term", ""):
+            return JsonResponse({"error": TERM_INVALID}, status=400)
+        return super().get(request, *args, **kwargs)
 
     def process_request(self, request):
         term, model_admin, source_field, to_field_name = super().process_request(request)

@@ -1,0 +1,236 @@
+"""Appointments in the admin: the list, the form and the Confirm/Cancel actions, all through
+clinic/booking.py, so the booking rules hold and the same emails are queued; the records of an
+appointment inline, through clinic/records.py (never shown to reception)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import admin
+from django.db.models import Max, Min, Q
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.text import Truncator
+from simple_history.admin import SimpleHistoryAdmin
+
+from clinic import access, booking, records
+from clinic.access import Role
+from clinic.admin.base import ClinicModelAdmin, ServiceForm
+from clinic.models import Appointment, AppointmentQuerySet, MedicalRecord
+from clinic.search import SEARCH_HELP, clean_term, names_matching
+
+
+class RangeDatesQuerySet(AppointmentQuerySet):
+    """The admin's appointment queryset: `datetimes()` for the date hierarchy from the first and
+    last appointment (two index lookups) instead of a DISTINCT over every row. Each year, month
+    or day between them is offered, including an empty one."""
+
+    def datetimes(self, field_name, kind, order="ASC", tzinfo=None):
+        if kind not in ("year", "month", "day"):
+            return super().datetimes(field_name, kind, order, tzinfo)
+        bounds = self.aggregate(first=Min(field_name), last=Max(field_name))
+        if bounds["first"] is None:
+            return []
+        zone = tzinfo or timezone.get_current_timezone()
+        first, last = (timezone.localtime(bounds[end], zone) for end in ("first", "last"))
+        cursor = first.replace(hour=0, minute=0, second=0, microsecond=0)
+        if kind in ("year", "month"):
+            cursor = cursor.replace(day=1)
+        if kind == "year":
+            cursor = cursor.replace(month=1)
+        periods = []
+        while cursor <= last:
+            periods.append(cursor)
+            if kind == "day":
+                cursor += timedelta(days=1)  # wall-clock arithmetic: the next local midnight
+            elif kind == "month":
+                cursor = cursor.replace(year=cursor.year + cursor.month // 12, month=cursor.month % 12 + 1)
+            else:
+                cursor = cursor.replace(year=cursor.year + 1)
+        return periods if order == "ASC" else periods[::-1]
+
+
+class AppointmentForm(ServiceForm):
+    class Meta:
+        model = Appointment
+        fields = ["patient", "doctor", "appointment_time", "status", "reason"]
+
+    def apply(self, instance: Appointment) -> Appointment:
+        data = self.cleaned_data
+        if instance.pk is None:
+            return booking.appointment_book(
+                actor=self.actor,
+                patient=data["patient"],
+                doctor=data["doctor"],
+                start=data["appointment_time"],
+                reason=data.get("reason") or "",
+            )
+        return booking.appointment_change(
+            actor=self.actor,
+            appointment=instance,
+            patient=data.get("patient"),
+            doctor=data.get("doctor"),
+            start=data.get("appointment_time"),
+            status=data.get("status"),
+            reason=data.get("reason"),
+        )
+
+
+class RecordOfAppointmentInline(admin.StackedInline):
+    """The appointment's medical records; written through clinic/records.py (see save_formset)."""
+
+    model = MedicalRecord
+    fk_name = "appointment"
+    fields = ("notes", "author", "created_at")
+    readonly_fields = ("author", "created_at")
+    extra = 0
+    verbose_name_plural = "medical records"
+
+    def get_queryset(self, request):
+        return access.medical_records_visible_to(request.user)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return access.role_of(request.user) in {Role.ADMIN, Role.DOCTOR}
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        if obj is None:
+            return access.role_of(request.user) is Role.ADMIN
+        return access.can_create_medical_record(request.user, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self.has_add_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return access.role_of(request.user) is Role.ADMIN
+
+
+class DoctorListFilter(admin.RelatedFieldListFilter):
+    """Doctors by name, in one query."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(doctor.pk, str(doctor)) for doctor in access.doctors_visible_to(request.user)]
+
+
+@admin.register(Appointment)
+class AppointmentAdmin(ClinicModelAdmin, SimpleHistoryAdmin):
+    form = AppointmentForm
+    doctor_actions = frozenset({"view", "change"})
+    list_display = ("appointment_time", "doctor", "patient", "status_badge", "short_reason")
+    list_select_related = ("patient__user", "doctor__user")
+    list_filter = (
+        "status",
+        ("doctor", DoctorListFilter),
+        "doctor__specialization",
+        "appointment_time",
+    )
+    date_hierarchy = "appointment_time"
+    search_fields = (
+        "patient__user__last_name",
+        "patient__user__first_name",
+        "patient__user__email",
+        "patient__insurance_number",
+        "doctor__user__last_name",
+        "doctor__specialization",
+    )
+    search_help_text = SEARCH_HELP + " Also the appointments of doctors whose name or specialization starts so."
+    autocomplete_fields = ("patient", "doctor")
+    ordering = ("-appointment_time", "-id")
+    visible_to = staticmethod(access.appointments_visible_to)
+    object_checks = {"change": access.can_open_appointment_form, "delete": access.can_delete_appointment}
+    actions = ("confirm_appointments", "cancel_appointments")
+    inlines = (RecordOfAppointmentInline,)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        queryset.__class__ = RangeDatesQuerySet
+        return queryset
+
+    def get_search_results(self, request, queryset, search_term):
+        """The appointments of the patients and of the doctors the search names."""
+        search_term = clean_term(search_term)
+        words = search_term.split()
+        if not words:
+            return queryset, False
+        patients = self.patient_ids(request, search_term)
+        doctors = access.doctors_visible_to(request.user).filter(names_matching(words, specialization=True))
+        doctors = self.matching_ids(request, doctors.order_by().values_list("pk", flat=True), "doctors")
+        return queryset.filter(Q(patient_id__in=patients) | Q(doctor_id__in=doctors)), False
+
+    def get_list_filter(self, request):
+        if access.role_of(request.user) is Role.DOCTOR:
+            return ("status", "appointment_time")
+        return self.list_filter
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("patient", "doctor", "appointment_time", "reason")
+        return ("patient", "doctor", "appointment_time", "ends_at", "status", "reason")
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        if access.role_of(request.user) is Role.DOCTOR:
+            # A doctor confirms or cancels; the front desk moves and edits.
+            return ("patient", "doctor", "appointment_time", "ends_at", "reason")
+        return ("ends_at",)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "patient":
+            kwargs["queryset"] = access.patients_visible_to(request.user)
+        elif db_field.name == "doctor":
+            kwargs["queryset"] = access.doctors_visible_to(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not MedicalRecord:
+            return super().save_formset(request, form, formset, change)
+        appointment = formset.instance
+        # What the admin's change message reports, as BaseModelFormSet.save() would set it.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for record_form in formset.forms:
+            record = record_form.instance
+            if record_form in formset.deleted_forms:
+                if record.pk is not None and access.can_delete_medical_record(request.user, record):
+                    record._history_user = request.user
+                    record.delete()
+                    formset.deleted_objects.append(record)
+                continue
+            if not record_form.has_changed():
+                continue
+            notes = record_form.cleaned_data["notes"]
+            if record.pk is None:
+                created = records.medical_record_create(actor=request.user, appointment=appointment, notes=notes)
+                formset.new_objects.append(created)
+            else:
+                updated = records.medical_record_update(actor=request.user, record=record, notes=notes)
+                formset.changed_objects.append((updated, record_form.changed_data))
+        return None
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, appointment: Appointment) -> str:
+        return format_html(
+            '<span class="clinic-badge clinic-badge--{}">{}</span>',
+            appointment.status,
+            appointment.get_status_display(),
+        )
+
+    @admin.display(description="Reason")
+    def short_reason(self, appointment: Appointment) -> str:
+        return Truncator(appointment.reason).chars(60)
+
+    def _move(self, request, queryset, service, verb: str) -> None:
+        self.run_for_each(
+            request,
+            queryset,
+            lambda appointment: service(actor=request.user, appointment=appointment),
+            f"{{count}} appointment{{s}} {verb}; the patients are notified by email.",
+            refused_message=f"{{obj}}: not {verb}. {{reason}}",
+        )
+
+    @admin.action(description="Confirm selected appointments", permissions=["change"])
+    def confirm_appointments(self, request, queryset):
+        self._move(request, queryset, booking.appointment_confirm, "confirmed")
+
+    @admin.action(description="Cancel selected appointments", permissions=["change"])
+    def cancel_appointments(self, request, queryset):
+        self._move(request, queryset, booking.appointment_cancel, "cancelled")
