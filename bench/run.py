@@ -135,6 +135,11 @@ record = MedicalRecord.objects.order_by("id").first()
 day = timezone.localdate() + timedelta(days=1)
 while not slots_free(doctor=doctor, day=day):
     day += timedelta(days=1)
+# The calendar: a weekday every doctor's grid is full on (the one before the doctor's last), and its week.
+calendar_day = timezone.localtime(appointment.appointment_time).date() - timedelta(days=1)
+while calendar_day.weekday() >= 5:
+    calendar_day -= timedelta(days=1)
+calendar_week = calendar_day - timedelta(days=calendar_day.weekday())
 def session(user):
     s = SessionStore()
     s[SESSION_KEY] = str(user.pk)
@@ -169,6 +174,9 @@ print(json.dumps({
     "slot_date": day.isoformat(), "tokens": tokens, "session": session(admin),
     "patient_session": session(patient.user), "specialization": doctor.specialization,
     "reception_session": session(reception), "bookings": bodies[:20000],
+    "calendar_doctors": ",".join(str(doc.id) for doc in doctors),
+    "calendar_day": calendar_day.isoformat(), "calendar_day_end": (calendar_day + timedelta(days=1)).isoformat(),
+    "calendar_week": calendar_week.isoformat(), "calendar_week_end": (calendar_week + timedelta(days=7)).isoformat(),
 }))
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
@@ -252,8 +260,18 @@ def endpoints(fx: dict) -> list[dict]:
          "path": "/admin/clinic/appointment/?q=Grace+Hopper", "cookie": f"sessionid={fx['session']}"},
         {"name": "admin patients changelist", "kind": "admin", "path": "/admin/clinic/patient/",
          "cookie": f"sessionid={fx['session']}"},
+        # The day's dashboard: today's schedule and front desk, the week, 30 days of no-shows.
+        {"name": "admin dashboard", "kind": "admin", "path": "/admin/", "cookie": f"sessionid={fx['session']}"},
         {"name": "admin appointment change page", "kind": "admin", "path": f"/admin/clinic/appointment/{a}/change/",
          "cookie": f"sessionid={fx['session']}"},
+        # The front desk's calendar: a day of every doctor (50 columns), and a week of one doctor.
+        {"name": "admin calendar events, a day of 50 doctors", "kind": "admin",
+         "path": f"/admin/calendar/events/?start={fx['calendar_day']}&end={fx['calendar_day_end']}"
+                 f"&doctors={fx['calendar_doctors']}",
+         "cookie": f"sessionid={fx['reception_session']}"},
+        {"name": "admin calendar events, a week of one doctor", "kind": "admin",
+         "path": f"/admin/calendar/events/?start={fx['calendar_week']}&end={fx['calendar_week_end']}&doctors={d}",
+         "cookie": f"sessionid={fx['reception_session']}"},
     ]  # fmt: skip
 
 

@@ -19,7 +19,10 @@ from clinic.models import Appointment, Doctor, Patient, User
 
 PAGE = 50
 
-APPOINTMENT_FIELDS = ("id", "patient_id", "doctor_id", "appointment_time", "ends_at", "status", "reason", "created_at")
+APPOINTMENT_FIELDS = (
+    *("id", "patient_id", "doctor_id", "appointment_time", "ends_at", "status", "reason"),
+    *("arrived_at", "started_at", "completed_at", "created_at"),
+)
 PATIENT_FIELDS = (
     "id",
     "user_id",
@@ -101,7 +104,10 @@ class NaiveAppointmentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Appointment
-        fields = ["id", "patient", "doctor", "appointment_time", "ends_at", "status", "reason", "created_at"]
+        fields = [
+            *("id", "patient", "doctor", "appointment_time", "ends_at", "status", "reason"),
+            *("arrived_at", "started_at", "completed_at", "created_at"),
+        ]
 
 
 def _naive_viewset(model, serializer, selector):

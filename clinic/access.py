@@ -180,6 +180,21 @@ def medical_records_visible_to(user: User) -> QuerySet[MedicalRecord]:
     return qs.none()
 
 
+def calendar_doctors_visible_to(user: User) -> QuerySet[Doctor]:
+    """The doctors whose columns `user` opens in the staff calendar: every doctor for the front
+    desk and the clinic admin, their own for a doctor; none for anyone else."""
+    role = role_of(user)
+    if role in STAFF_ROLES:
+        return doctors_visible_to(user)
+    if role is Role.DOCTOR:
+        return doctors_visible_to(user).filter(user_id=user.pk)
+    return Doctor.objects.none()
+
+
+def can_open_calendar(user: User) -> bool:
+    return role_of(user) in STAFF_ROLES | {Role.DOCTOR}
+
+
 # --- Checks: patients --------------------------------------------------------------
 
 
@@ -272,6 +287,13 @@ def can_cancel_appointment(user: User, appointment: Appointment) -> bool:
     if role is Role.PATIENT:
         return appointment.patient_id == _patient_id(user)
     return False
+
+
+def can_move_visit(user: User, appointment: Appointment) -> bool:
+    """Check a patient in, start and complete the visit, mark a no-show: the front desk, the
+    clinic admin and the appointment's own doctor. Patients never move a visit past confirmed."""
+    role = role_of(user)
+    return role in STAFF_ROLES or (role is Role.DOCTOR and appointment.doctor_id == _doctor_id(user))
 
 
 def can_reschedule_appointment(user: User, appointment: Appointment) -> bool:

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from clinic import access
@@ -58,6 +59,11 @@ PATIENT_CUTOFF = (
     "Appointments cannot be changed online within {hours} hours of their start or after it; please call the clinic."
 )
 ALREADY_STARTED = "This appointment has already begun; it can no longer be cancelled or moved."
+COMPLETED_IS_FINAL = "This visit is completed; a completed visit cannot be changed."
+NOT_RESCHEDULABLE = "Only pending and confirmed appointments can be moved; this one is {status}."
+CHECK_IN_NOT_YET = "Check-in opens {minutes} minutes before the appointment."
+CHECK_IN_OTHER_DAY = "A patient checks in on the day of their appointment, not on another day."
+NO_SHOW_TOO_EARLY = "A patient can be marked as a no-show from {minutes} minutes after the start."
 PATIENT_HAS_RECORD = (
     "This appointment has a medical record, which belongs to its patient: "
     "the patient cannot be changed. Book the other patient separately."
@@ -68,6 +74,8 @@ IDEMPOTENCY_KEY_REUSED = (
     "This Idempotency-Key was already used with a different request; send a new key for a new booking."
 )
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
+# How far back the front desk's no-show count of a patient looks.
+NO_SHOW_LOOKBACK = timedelta(days=365)
 IDEMPOTENCY_KEY_MAX = 255
 
 
@@ -237,9 +245,12 @@ def appointment_book(
     doctor: Doctor,
     start: datetime,
     reason: str = "",
+    confirm: bool = False,
     now: datetime | None = None,
 ) -> Appointment:
-    """Book `patient` with `doctor` at `start`; the appointment starts `pending`."""
+    """Book `patient` with `doctor` at `start`; the appointment starts `pending`, or `confirmed`
+    when `confirm` asks and the actor may confirm it (the front desk booking at the desk). The
+    patient gets one email: the request received, or the confirmation."""
     if not access.can_book_for(actor, patient):
         raise PermissionDenied(NOT_ALLOWED)
     check_bookable(doctor, start, now=now)
@@ -251,8 +262,12 @@ def appointment_book(
         status=Status.PENDING,
         reason=reason or "",
     )
+    if confirm:
+        if not access.can_confirm_appointment(actor, appointment):
+            raise PermissionDenied(NOT_ALLOWED)
+        appointment.status = Status.CONFIRMED
     _save(appointment, actor)
-    _queue_email(appointment, "booked")
+    _queue_email(appointment, "confirmed" if confirm else "booked")
     return appointment
 
 
@@ -276,6 +291,10 @@ def appointment_reschedule(
     ):
         raise PermissionDenied(NOT_ALLOWED)
     _refuse_if_cancelled(appointment)
+    if appointment.status not in (Status.PENDING, Status.CONFIRMED):
+        raise BookingError(
+            NOT_RESCHEDULABLE.format(status=appointment.get_status_display().lower()), code="status_move"
+        )
     _enforce_patient_cutoff(actor, appointment, now=now)
     _refuse_if_started(appointment, now=now)
     doctor = doctor or appointment.doctor
@@ -291,35 +310,158 @@ def appointment_reschedule(
     return appointment
 
 
+# --- Status moves ------------------------------------------------------------------
+#
+# pending → confirmed; pending | confirmed → cancelled (before the start);
+# pending | confirmed → arrived (on the day, from CHECK_IN_OPENS_MINUTES before the start);
+# arrived → in_progress → completed, arrived → completed;
+# pending | confirmed → no_show (from NO_SHOW_GRACE_MINUTES after the start), no_show → arrived
+# the same day. completed and cancelled are final. Each move stamps its time.
+
+MOVES_FROM: dict[str, frozenset[str]] = {
+    Status.CONFIRMED: frozenset({Status.PENDING}),
+    Status.CANCELLED: frozenset({Status.PENDING, Status.CONFIRMED}),
+    Status.ARRIVED: frozenset({Status.PENDING, Status.CONFIRMED, Status.NO_SHOW}),
+    Status.IN_PROGRESS: frozenset({Status.ARRIVED}),
+    Status.COMPLETED: frozenset({Status.ARRIVED, Status.IN_PROGRESS}),
+    Status.NO_SHOW: frozenset({Status.PENDING, Status.CONFIRMED}),
+}
+# The order in which a page offers the moves.
+MOVES_OFFERED = (
+    Status.CONFIRMED,
+    Status.ARRIVED,
+    Status.IN_PROGRESS,
+    Status.COMPLETED,
+    Status.NO_SHOW,
+    Status.CANCELLED,
+)
+# The time each move stamps.
+STAMPS = {Status.ARRIVED: "arrived_at", Status.IN_PROGRESS: "started_at", Status.COMPLETED: "completed_at"}
+# The patient's notice of a move; the visit's own moves send none.
+NOTICES = {Status.CONFIRMED: "confirmed", Status.CANCELLED: "cancelled"}
+
+
+def may_move(actor: User, appointment: Appointment, status: str) -> bool:
+    """Whether `actor`'s role lets them make this move on this appointment at all (else 403)."""
+    if status == Status.CONFIRMED:
+        return access.can_confirm_appointment(actor, appointment)
+    if status == Status.CANCELLED:
+        return access.can_cancel_appointment(actor, appointment)
+    return access.can_move_visit(actor, appointment)
+
+
+def move_refusal(
+    actor: User, appointment: Appointment, status: str, *, now: datetime | None = None
+) -> BookingError | None:
+    """Why the move of `appointment` to `status` is refused now (a 400), or None if it may be made."""
+    refusal = _move_refusal(actor, appointment, status, now=now or timezone.now())
+    return None if refusal is None else BookingError(refusal[0], code=refusal[1])
+
+
+def _move_refusal(actor: User, appointment: Appointment, status: str, *, now: datetime) -> tuple[str, str] | None:
+    """`move_refusal` as (message, code): cheap enough to ask of every block of a busy calendar."""
+    current = appointment.status
+    if current == Status.CANCELLED:
+        return CANCELLED_IS_FINAL, "cancelled_final"
+    if current == Status.COMPLETED:
+        return COMPLETED_IS_FINAL, "completed_final"
+    if status == current == Status.CONFIRMED:
+        return ALREADY_CONFIRMED, "already_confirmed"
+    if current not in MOVES_FROM.get(status, ()):
+        return STATUS_MOVE.format(old=current, new=status), "status_move"
+    if status == Status.CANCELLED:
+        if access.is_patient_acting(actor) and not patient_may_change(appointment, now=now):
+            return PATIENT_CUTOFF.format(hours=settings.PATIENT_CHANGE_CUTOFF_HOURS), "cutoff"
+        if appointment.appointment_time <= now:
+            return ALREADY_STARTED, "already_started"
+    if status == Status.ARRIVED:
+        if timezone.localdate(appointment.appointment_time) != timezone.localdate(now):
+            return CHECK_IN_OTHER_DAY, "check_in_other_day"
+        opens = appointment.appointment_time - timedelta(minutes=settings.CHECK_IN_OPENS_MINUTES)
+        if now < opens:
+            return CHECK_IN_NOT_YET.format(minutes=settings.CHECK_IN_OPENS_MINUTES), "too_early"
+    if status == Status.NO_SHOW:
+        grace = timedelta(minutes=settings.NO_SHOW_GRACE_MINUTES)
+        if now < appointment.appointment_time + grace:
+            return NO_SHOW_TOO_EARLY.format(minutes=settings.NO_SHOW_GRACE_MINUTES), "too_early"
+    return None
+
+
+def moves_allowed(*, actor: User, appointment: Appointment, now: datetime | None = None) -> list[str]:
+    """The statuses `actor` may move `appointment` to now, in the order a page offers them."""
+    now = now or timezone.now()
+    return [
+        status
+        for status in MOVES_OFFERED
+        if may_move(actor, appointment, status) and _move_refusal(actor, appointment, status, now=now) is None
+    ]
+
+
 @transaction.atomic
-def appointment_confirm(*, actor: User, appointment: Appointment) -> Appointment:
-    """pending → confirmed, by the appointment's doctor or staff."""
+def appointment_move(*, actor: User, appointment: Appointment, status: str, now: datetime | None = None) -> Appointment:
+    """Move an appointment to `status` under the rules above: PermissionDenied (403) for a role
+    that may not, BookingError (400) for a move outside its window; nothing changes then."""
     appointment = _locked(appointment)
-    if not access.can_confirm_appointment(actor, appointment):
-        raise PermissionDenied(NOT_ALLOWED)
-    _refuse_if_cancelled(appointment)
-    if appointment.status == Status.CONFIRMED:
-        raise BookingError(ALREADY_CONFIRMED, code="already_confirmed")
-    appointment.status = Status.CONFIRMED
+    if status not in MOVES_FROM or not may_move(actor, appointment, status):
+        if status in MOVES_FROM or access.is_patient_acting(actor):
+            raise PermissionDenied(NOT_ALLOWED)
+        raise BookingError(STATUS_MOVE.format(old=appointment.status, new=status), code="status_move")
+    now = now or timezone.now()
+    refusal = move_refusal(actor, appointment, status, now=now)
+    if refusal is not None:
+        raise refusal
+    appointment.status = status
+    if status in STAMPS:
+        setattr(appointment, STAMPS[status], now)
+    if status == Status.CANCELLED:
+        appointment.sequence += 1
     _save(appointment, actor)
-    _queue_email(appointment, "confirmed")
+    if status in NOTICES:
+        _queue_email(appointment, NOTICES[status])
     return appointment
 
 
-@transaction.atomic
+def appointment_confirm(*, actor: User, appointment: Appointment, now: datetime | None = None) -> Appointment:
+    """pending → confirmed, by the appointment's doctor or staff; the patient is emailed."""
+    return appointment_move(actor=actor, appointment=appointment, status=Status.CONFIRMED, now=now)
+
+
 def appointment_cancel(*, actor: User, appointment: Appointment, now: datetime | None = None) -> Appointment:
     """pending or confirmed → cancelled, before the start. Cancelled is final and frees the slot."""
-    appointment = _locked(appointment)
-    if not access.can_cancel_appointment(actor, appointment):
-        raise PermissionDenied(NOT_ALLOWED)
-    _refuse_if_cancelled(appointment)
-    _enforce_patient_cutoff(actor, appointment, now=now)
-    _refuse_if_started(appointment, now=now)
-    appointment.status = Status.CANCELLED
-    appointment.sequence += 1
-    _save(appointment, actor)
-    _queue_email(appointment, "cancelled")
-    return appointment
+    return appointment_move(actor=actor, appointment=appointment, status=Status.CANCELLED, now=now)
+
+
+def appointment_check_in(*, actor: User, appointment: Appointment, now: datetime | None = None) -> Appointment:
+    """The patient has arrived (pending, confirmed, or a no-show who came late the same day)."""
+    return appointment_move(actor=actor, appointment=appointment, status=Status.ARRIVED, now=now)
+
+
+def appointment_start(*, actor: User, appointment: Appointment, now: datetime | None = None) -> Appointment:
+    """An arrived patient is with the doctor."""
+    return appointment_move(actor=actor, appointment=appointment, status=Status.IN_PROGRESS, now=now)
+
+
+def appointment_complete(*, actor: User, appointment: Appointment, now: datetime | None = None) -> Appointment:
+    """The visit is over (from arrived or in progress); final."""
+    return appointment_move(actor=actor, appointment=appointment, status=Status.COMPLETED, now=now)
+
+
+def appointment_no_show(*, actor: User, appointment: Appointment, now: datetime | None = None) -> Appointment:
+    """The patient did not come: from NO_SHOW_GRACE_MINUTES after the start."""
+    return appointment_move(actor=actor, appointment=appointment, status=Status.NO_SHOW, now=now)
+
+
+def no_shows_by_patient(patient_ids: Iterable[int], *, now: datetime | None = None) -> dict[int, int]:
+    """Each patient's no-shows in the last 12 months (only those with any): one query."""
+    since = (now or timezone.now()) - NO_SHOW_LOOKBACK
+    rows = (
+        Appointment.objects.filter(patient_id__in=list(patient_ids), status=Status.NO_SHOW, appointment_time__gte=since)
+        .order_by()
+        .values("patient_id")
+        .annotate(n=Count("id"))
+        .values_list("patient_id", "n")
+    )
+    return dict(rows)
 
 
 @transaction.atomic
@@ -366,12 +508,7 @@ def appointment_change(
             actor=actor, appointment=appointment, start=start or appointment.appointment_time, doctor=doctor, now=now
         )
     if status is not None and status != appointment.status:
-        if status == Status.CONFIRMED and appointment.status == Status.PENDING:
-            appointment = appointment_confirm(actor=actor, appointment=appointment)
-        elif status == Status.CANCELLED:
-            appointment = appointment_cancel(actor=actor, appointment=appointment, now=now)
-        else:
-            raise BookingError(STATUS_MOVE.format(old=appointment.status, new=status), code="status_move")
+        appointment = appointment_move(actor=actor, appointment=appointment, status=status, now=now)
     return appointment
 
 

@@ -30,6 +30,7 @@ from clinic.models import Appointment, EmailOutbox
 
 Kind = EmailOutbox.Kind
 PRODID = "-//Clinic//Appointments//EN"
+ICS_STATUS = {Appointment.Status.PENDING: "TENTATIVE", Appointment.Status.CANCELLED: "CANCELLED"}
 
 
 def clinic_domain() -> str:
@@ -82,8 +83,8 @@ def appointment_invite(appointment: Appointment, *, sequence: int | None = None)
         f"{local:%A %d %B %Y, %H:%M} ({zone}) with {appointment.doctor}.\n"
         f"{settings.CLINIC_NAME}, {settings.CLINIC_ADDRESS}. Phone {settings.CLINIC_PHONE}.",
     )
-    statuses = {Appointment.Status.PENDING: "TENTATIVE", Appointment.Status.CONFIRMED: "CONFIRMED"}
-    event.add("status", statuses.get(appointment.status, "CANCELLED"))
+    # iCalendar's event status: only a cancelled appointment is off the calendar.
+    event.add("status", ICS_STATUS.get(appointment.status, "CONFIRMED"))
     organizer = icalendar.vCalAddress(f"mailto:{organizer_email}")
     organizer.params["cn"] = icalendar.vText(organizer_name or settings.CLINIC_NAME)
     event.add("organizer", organizer)

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from clinic import access, accounts, booking
 from clinic.models import Doctor, Patient
-from clinic.search import names_matching, patients_matching
+from clinic.search import names_matching, patients_for_front_desk
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -130,7 +130,7 @@ class SlotFinderForm(forms.Form):
             return self.cleaned_data.get("patient") if self.is_bound and self.is_valid() else None
         return access.patient_of(self.user)
 
-    def patient_matches(self) -> QuerySet[Patient] | list[Patient]:
+    def patient_matches(self) -> list[Patient]:
         """Staff's patient search (clinic/search.py): by name, username or email, or the exact phone
         or insurance number."""
         if not self.books_for_others or not self.is_bound or not self.is_valid():
@@ -138,9 +138,14 @@ class SlotFinderForm(forms.Form):
         text = self.cleaned_data.get("q", "").strip()
         if len(text) < PATIENT_SEARCH_MIN:
             return []
-        visible = access.patients_visible_to(self.user)
-        matches = visible.filter(pk__in=patients_matching(visible, text))
-        return matches[:PATIENT_SEARCH_LIMIT]
+        matches = patients_for_front_desk(self.user, text, limit=PATIENT_SEARCH_LIMIT)
+        chosen = self.chosen_patient()
+        if chosen is not None:
+            counted = {match.pk: match.no_shows for match in matches}
+            if chosen.pk not in counted:
+                counted = booking.no_shows_by_patient([chosen.pk])
+            chosen.no_shows = counted.get(chosen.pk, 0)
+        return matches
 
 
 class BookingForm(SlotFinderForm):

@@ -267,6 +267,10 @@ class AppointmentQuerySet(models.QuerySet):
 class AppointmentStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     CONFIRMED = "confirmed", "Confirmed"
+    ARRIVED = "arrived", "Checked in"
+    IN_PROGRESS = "in_progress", "With the doctor"
+    COMPLETED = "completed", "Completed"
+    NO_SHOW = "no_show", "No-show"
     CANCELLED = "cancelled", "Cancelled"
 
 
@@ -281,6 +285,10 @@ class Appointment(models.Model):
     reason = models.CharField(max_length=500, blank=True)
     # Rises on every reschedule and on cancellation: the SEQUENCE of the calendar invite.
     sequence = models.PositiveIntegerField(default=0, editable=False)
+    # Stamped by the visit's moves (clinic/booking.py).
+    arrived_at = models.DateTimeField(null=True, blank=True, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    completed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from clinic.models import User
 
 
+NO_VISIT = "No medical record is written for a cancelled appointment or a no-show."
+
+
 @transaction.atomic
 def medical_record_create(
     *, actor: User, appointment: Appointment, notes: str, patient: Patient | None = None
@@ -24,6 +27,7 @@ def medical_record_create(
         raise PermissionDenied(NOT_ALLOWED)
     if patient is not None and patient.pk != appointment.patient_id:
         raise ValidationError({"patient": [RECORD_PATIENT_MISMATCH]})
+    _refuse_unless_visited(appointment)
     record = MedicalRecord(patient_id=appointment.patient_id, appointment=appointment, notes=notes, author=actor)
     record.full_clean()
     record._history_user = actor
@@ -46,6 +50,7 @@ def medical_record_update(
     if appointment is not None and appointment.pk != record.appointment_id:
         if not access.can_create_medical_record(actor, appointment):
             raise PermissionDenied(NOT_ALLOWED)
+        _refuse_unless_visited(appointment)
         record.appointment = appointment
     target_patient = patient.pk if patient is not None else record.patient_id
     if target_patient != record.appointment.patient_id:
@@ -56,3 +61,9 @@ def medical_record_update(
     record._history_user = actor
     record.save()
     return record
+
+
+def _refuse_unless_visited(appointment: Appointment) -> None:
+    """A record belongs to a visit: none for an appointment cancelled or missed."""
+    if appointment.status in (Appointment.Status.CANCELLED, Appointment.Status.NO_SHOW):
+        raise ValidationError({"appointment": [NO_VISIT]}, code="no_visit")

@@ -43,6 +43,7 @@ SLOT_GONE = "Sorry, that slot has just been taken. Here are the free slots now."
 CANCELLED = "The appointment is cancelled."
 CONFIRMED = "The appointment is confirmed."
 RESCHEDULED = "The appointment has moved to {when}."
+MOVED = "The visit is now: {status}."
 
 # Fields of the slot finder carried from step to step of a booking.
 CARRIED_FIELDS = ("specialization", "doctor_q", "date", "patient")
@@ -156,15 +157,25 @@ def _book_step(request: HttpRequest, finder: SlotFinderForm, step: str, **extra:
 # --- /my/appointments/ ---------------------------------------------------------------
 
 
+VISIT_MOVE_LABELS = {
+    Appointment.Status.ARRIVED: "Check in",
+    Appointment.Status.IN_PROGRESS: "Start the visit",
+    Appointment.Status.COMPLETED: "Complete",
+    Appointment.Status.NO_SHOW: "No-show",
+}
+
+
 @dataclass
 class Row:
-    """One appointment as the list shows it, with what the viewer may do to it."""
+    """One appointment as the list shows it, with what the viewer may do to it now."""
 
     appointment: Appointment
     can_cancel: bool
     can_confirm: bool
     can_reschedule: bool
     show_patient: bool
+    # The visit's moves the viewer may make now: (status, button label).
+    visit_moves: list[tuple[str, str]] = field(default_factory=list)
     mode: str = ""  # "", "cancel" (asking to confirm) or "reschedule" (picking a new slot)
     day: date | None = None
     slots: list[datetime] = field(default_factory=list)
@@ -173,16 +184,16 @@ class Row:
 
 
 def _row(user: User, appointment: Appointment, now: datetime, **extra: Any) -> Row:
-    live = appointment.is_live
-    upcoming = live and appointment.appointment_time > now
+    moves = booking.moves_allowed(actor=user, appointment=appointment, now=now)
+    upcoming = appointment.status in (Appointment.Status.PENDING, Appointment.Status.CONFIRMED)
+    upcoming = upcoming and appointment.appointment_time > now
     return Row(
         appointment=appointment,
-        can_cancel=live and access.can_cancel_appointment(user, appointment),
-        can_confirm=live
-        and appointment.status == Appointment.Status.PENDING
-        and access.can_confirm_appointment(user, appointment),
+        can_cancel=Appointment.Status.CANCELLED in moves,
+        can_confirm=Appointment.Status.CONFIRMED in moves,
         can_reschedule=upcoming and access.can_reschedule_appointment(user, appointment),
         show_patient=access.role_of(user) is not Role.PATIENT,
+        visit_moves=[(status, label) for status, label in VISIT_MOVE_LABELS.items() if status in moves],
         **extra,
     )
 
@@ -253,6 +264,9 @@ def _appointment_action(request: HttpRequest, user: User, appointment: Appointme
         elif action == "confirm":
             booking.appointment_confirm(actor=user, appointment=appointment)
             notice = CONFIRMED
+        elif action == "move" and request.POST.get("status") in VISIT_MOVE_LABELS:
+            moved = booking.appointment_move(actor=user, appointment=appointment, status=request.POST["status"])
+            notice = MOVED.format(status=moved.get_status_display())
         elif action == "reschedule":
             form = RescheduleForm(request.POST)
             if not form.is_valid():

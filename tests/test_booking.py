@@ -271,3 +271,17 @@ def test_the_purge_runs_on_the_workers_schedule(db):
 
     schedule = Schedule.objects.get(func="clinic.tasks.idempotency_keys_purge")
     assert (schedule.schedule_type, schedule.repeats) == (Schedule.HOURLY, -1)
+
+
+def test_staff_book_and_confirm_at_once_and_the_patient_gets_one_email(patient, doctor, next_monday_10):
+    from clinic.models import EmailOutbox
+
+    desk = ReceptionFactory()
+    appointment = booking.appointment_book(
+        actor=desk, patient=patient, doctor=doctor, start=next_monday_10, confirm=True
+    )
+    assert appointment.status == Appointment.Status.CONFIRMED
+    assert list(EmailOutbox.objects.values_list("kind", flat=True)) == ["confirmed"]
+    with pytest.raises(PermissionDenied):  # a patient cannot confirm their own booking
+        _book(patient, doctor, next_monday_10 + timedelta(hours=1), confirm=True)
+    assert Appointment.objects.count() == 1

@@ -83,7 +83,13 @@ def test_every_doctor_has_a_day_of_visits_before_and_after_now_on_their_grid():
             assert appointment.ends_at == appointment.appointment_time + timedelta(minutes=doctor.slot_minutes)
             assert appointment.reason
         statuses |= {a.status for a in todays}
-    assert statuses == {Appointment.Status.PENDING, Appointment.Status.CONFIRMED}
+    Status = Appointment.Status
+    assert {Status.PENDING, Status.CONFIRMED, Status.COMPLETED} <= statuses
+    assert statuses <= {Status.PENDING, Status.CONFIRMED, Status.ARRIVED, Status.IN_PROGRESS}.union(
+        {Status.COMPLETED, Status.NO_SHOW}
+    )
+    for appointment in Appointment.objects.filter(status=Status.COMPLETED):
+        assert appointment.arrived_at < appointment.started_at < appointment.completed_at
 
 
 @time_machine.travel(WEDNESDAY_MORNING, tick=False)

@@ -137,7 +137,14 @@ class AppointmentAdmin(ClinicModelAdmin, SimpleHistoryAdmin):
     ordering = ("-appointment_time", "-id")
     visible_to = staticmethod(access.appointments_visible_to)
     object_checks = {"change": access.can_open_appointment_form, "delete": access.can_delete_appointment}
-    actions = ("confirm_appointments", "cancel_appointments")
+    actions = (
+        "confirm_appointments",
+        "check_in_appointments",
+        "start_appointments",
+        "complete_appointments",
+        "no_show_appointments",
+        "cancel_appointments",
+    )
     inlines = (RecordOfAppointmentInline,)
 
     def get_queryset(self, request):
@@ -218,18 +225,35 @@ class AppointmentAdmin(ClinicModelAdmin, SimpleHistoryAdmin):
     def short_reason(self, appointment: Appointment) -> str:
         return Truncator(appointment.reason).chars(60)
 
-    def _move(self, request, queryset, service, verb: str) -> None:
+    def _move(self, request, queryset, service, verb: str, *, notified: bool = True) -> None:
+        note = "; the patients are notified by email." if notified else "."
         self.run_for_each(
             request,
             queryset,
             lambda appointment: service(actor=request.user, appointment=appointment),
-            f"{{count}} appointment{{s}} {verb}; the patients are notified by email.",
+            f"{{count}} appointment{{s}} {verb}{note}",
             refused_message=f"{{obj}}: not {verb}. {{reason}}",
         )
 
     @admin.action(description="Confirm selected appointments", permissions=["change"])
     def confirm_appointments(self, request, queryset):
         self._move(request, queryset, booking.appointment_confirm, "confirmed")
+
+    @admin.action(description="Check in the selected patients", permissions=["change"])
+    def check_in_appointments(self, request, queryset):
+        self._move(request, queryset, booking.appointment_check_in, "checked in", notified=False)
+
+    @admin.action(description="Start the selected visits", permissions=["change"])
+    def start_appointments(self, request, queryset):
+        self._move(request, queryset, booking.appointment_start, "started", notified=False)
+
+    @admin.action(description="Complete the selected visits", permissions=["change"])
+    def complete_appointments(self, request, queryset):
+        self._move(request, queryset, booking.appointment_complete, "completed", notified=False)
+
+    @admin.action(description="Mark the selected appointments as no-shows", permissions=["change"])
+    def no_show_appointments(self, request, queryset):
+        self._move(request, queryset, booking.appointment_no_show, "marked as a no-show", notified=False)
 
     @admin.action(description="Cancel selected appointments", permissions=["change"])
     def cancel_appointments(self, request, queryset):

@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from simple_history.admin import SimpleHistoryAdmin
 
-from clinic import access, accounts
+from clinic import access, accounts, booking
 from clinic.access import PASSWORD, Role
 from clinic.admin.base import ClinicModelAdmin, ReadOnlyInline, ServiceForm
 from clinic.models import ACCOUNT_FIELDS, WEEKDAY_NAMES, Appointment, Doctor, MedicalRecord, Patient, TimeOff, User
@@ -171,6 +171,19 @@ class PatientAdmin(ProfileAdmin):
     visible_to = staticmethod(access.patients_visible_to)
     object_checks = {"change": access.can_change_patient, "delete": access.can_delete_patient}
     inlines = (AppointmentOfPatientInline, RecordOfPatientInline)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None:
+            fieldsets.append(("Attendance", {"fields": ("no_shows",)}))
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("no_shows",) if obj is not None else ()
+
+    @admin.display(description="No-shows in the last 12 months")
+    def no_shows(self, patient: Patient) -> int:
+        return booking.no_shows_by_patient([patient.pk]).get(patient.pk, 0)
 
     @admin.display(description="Name", ordering="user__last_name")
     def name(self, patient: Patient) -> str:

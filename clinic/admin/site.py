@@ -31,6 +31,8 @@ Status = Appointment.Status
 SCHEDULE_LIMIT = 300
 PENDING_LIMIT = 10
 CHART_DAYS = 14
+WAITING_LIMIT = 50
+NO_SHOW_RATE_DAYS = 30
 TERM_INVALID = "The search term contains a character that cannot be searched for (NUL)."
 
 # Geometry of the appointments-per-day chart (SVG user units).
@@ -57,11 +59,32 @@ class DoctorDay:
     appointments: list[Appointment]
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """A patient checked in and not yet with the doctor."""
+
+    appointment: Appointment
+    minutes: int
+
+
+@dataclass(frozen=True)
+class NoShowRate:
+    doctor_id: int
+    doctor: str
+    due: int
+    no_shows: int
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.no_shows / self.due) if self.due else 0
+
+
 def dashboard_for(user: User, *, now: datetime | None = None) -> dict[str, Any]:
     """What the admin index shows `user`: only appointments `user` may see (access.py).
 
-    Five queries: today's schedule, the pending count, the pending list,
-    the coming week's counts by status, and the per-day counts of the chart.
+    Eight queries: today's schedule, today's arrivals and no-shows, who is waiting, the pending
+    count, the pending list, the coming week's counts by status, each doctor's no-show rate
+    over 30 days (the doctors' names joined in), and the per-day counts of the chart.
     """
     now = now or timezone.now()
     visible = access.appointments_visible_to(user)
@@ -78,6 +101,16 @@ def dashboard_for(user: User, *, now: datetime | None = None) -> dict[str, Any]:
         if not schedule or schedule[-1].doctor.pk != appointment.doctor_id:
             schedule.append(DoctorDay(doctor=appointment.doctor, appointments=[]))
         schedule[-1].appointments.append(appointment)
+
+    today_qs = visible.filter(appointment_time__gte=start_of_today, appointment_time__lt=end_of_today)
+    today_counts = today_qs.aggregate(
+        arrivals=Count("id", filter=Q(arrived_at__isnull=False)),
+        no_shows=Count("id", filter=Q(status=Status.NO_SHOW)),
+    )
+    waiting = [
+        Waiting(appointment=appointment, minutes=int((now - appointment.arrived_at).total_seconds() // 60))
+        for appointment in today_qs.filter(status=Status.ARRIVED).order_by("arrived_at", "id")[:WAITING_LIMIT]
+    ]
 
     pending = visible.filter(status=Status.PENDING, appointment_time__gte=now)
     pending_count = pending.count()
@@ -103,11 +136,38 @@ def dashboard_for(user: User, *, now: datetime | None = None) -> dict[str, Any]:
         "pending_list": pending_list,
         "pending_url": f"{changelist}?{urlencode(pending_filter)}",
         "week_counts": week_counts,
+        "today_counts": today_counts,
+        "waiting": waiting,
+        "no_show_rates": _no_show_rates(visible, now),
         "chart": _chart(visible, today),
         "chart_width": CHART_WIDTH,
         "chart_height": CHART_HEIGHT + CHART_LABEL_SPACE,
         "chart_baseline": CHART_HEIGHT,
     }
+
+
+def _no_show_rates(visible, now: datetime) -> list[NoShowRate]:
+    """Each doctor's no-shows among the visits due in the last NO_SHOW_RATE_DAYS (not cancelled,
+    starting before now), highest rate first: one query, the doctors' names joined in."""
+    rows = (
+        visible.live()
+        .filter(appointment_time__gte=now - timedelta(days=NO_SHOW_RATE_DAYS), appointment_time__lt=now)
+        .order_by()
+        .values("doctor_id", "doctor__user__first_name", "doctor__user__last_name", "doctor__user__username")
+        .annotate(due=Count("id"), no_shows=Count("id", filter=Q(status=Status.NO_SHOW)))
+    )
+    rates = []
+    for row in rows:
+        name = " ".join(filter(None, (row["doctor__user__first_name"], row["doctor__user__last_name"])))
+        rates.append(
+            NoShowRate(
+                doctor_id=row["doctor_id"],
+                doctor=f"Dr {name or row['doctor__user__username']}",
+                due=row["due"],
+                no_shows=row["no_shows"],
+            )
+        )
+    return sorted(rates, key=lambda rate: (-rate.no_shows / rate.due, rate.doctor))
 
 
 def _chart(visible, today: date) -> dict[str, Any]:
@@ -178,6 +238,20 @@ class ClinicAdminSite(admin.AdminSite):
 
     def autocomplete_view(self, request: HttpRequest):
         return ClinicAutocompleteJsonView.as_view(admin_site=self)(request)
+
+    def get_urls(self):
+        from clinic.admin.calendar import calendar_urls
+
+        # The calendar's URLs (admin:calendar, admin:calendar-events, …) before the admin's catch-all.
+        return calendar_urls(self) + super().get_urls()
+
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        context = super().each_context(request)
+        # The navigation's link to the calendar, for the roles that may open it.
+        context["calendar_url"] = (
+            reverse("admin:calendar", current_app=self.name) if access.can_open_calendar(request.user) else None
+        )
+        return context
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):
         appointment_admin = self._registry.get(Appointment)

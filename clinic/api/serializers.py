@@ -175,7 +175,19 @@ class AppointmentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Appointment
-        fields = ["id", "patient", "doctor", "appointment_time", "ends_at", "status", "reason", "created_at"]
+        fields = [
+            "id",
+            "patient",
+            "doctor",
+            "appointment_time",
+            "ends_at",
+            "status",
+            "reason",
+            "arrived_at",
+            "started_at",
+            "completed_at",
+            "created_at",
+        ]
         read_only_fields = fields
 
 

@@ -238,6 +238,10 @@ CLINIC_PHONE = env("CLINIC_PHONE", default="+1 555 0100")
 BOOKING_MIN_NOTICE_MINUTES = env.int("BOOKING_MIN_NOTICE_MINUTES", default=60)
 BOOKING_HORIZON_DAYS = env.int("BOOKING_HORIZON_DAYS", default=90)
 PATIENT_CHANGE_CUTOFF_HOURS = env.int("PATIENT_CHANGE_CUTOFF_HOURS", default=24)
+# The visit: check-in opens this long before the start (on the appointment's day); a patient
+# not checked in this long after the start may be marked as a no-show.
+CHECK_IN_OPENS_MINUTES = env.int("CHECK_IN_OPENS_MINUTES", default=120)
+NO_SHOW_GRACE_MINUTES = env.int("NO_SHOW_GRACE_MINUTES", default=15)
 
 # --- REST framework and JWT ---------------------------------------------------
 

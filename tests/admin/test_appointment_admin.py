@@ -77,6 +77,38 @@ def test_confirm_action_confirms_pending_refuses_others_and_emails_once(
     assert EmailOutbox.objects.filter(appointment=pending, kind="confirmed").count() == 1
 
 
+def test_the_visit_actions_check_in_and_mark_no_shows_within_their_windows(reception_client):
+    import time_machine
+    from django.utils import timezone
+
+    now = booking.day_bounds(timezone.localdate())[0] + timedelta(hours=12)
+    with time_machine.travel(now, tick=False):
+        _visit_actions(reception_client, now)
+
+
+def _visit_actions(reception_client, now):
+    arriving = factories.AppointmentFactory(appointment_time=now + timedelta(minutes=30), status=Status.CONFIRMED)
+    too_early = factories.AppointmentFactory(appointment_time=now + timedelta(hours=3), status=Status.CONFIRMED)
+    missed = factories.AppointmentFactory(appointment_time=now - timedelta(minutes=30), status=Status.CONFIRMED)
+    notes = _run_action(reception_client, "check_in_appointments", [arriving])
+    assert ("success", "1 appointment checked in.") in notes
+    notes = _run_action(reception_client, "no_show_appointments", [missed, too_early])
+    assert ("success", "1 appointment marked as a no-show.") in notes
+    warnings = [text for level, text in notes if level == "warning"]
+    assert warnings == [f"{too_early}: not marked as a no-show. {booking.NO_SHOW_TOO_EARLY.format(minutes=15)}"]
+    statuses = dict(Appointment.objects.values_list("pk", "status"))
+    assert statuses == {arriving.pk: Status.ARRIVED, too_early.pk: Status.CONFIRMED, missed.pk: Status.NO_SHOW}
+    assert not EmailOutbox.objects.exists()
+
+
+def test_the_changelist_filters_by_the_visits_statuses(reception_client, next_monday_10):
+    done = factories.AppointmentFactory(appointment_time=next_monday_10, status=Status.COMPLETED)
+    factories.AppointmentFactory(appointment_time=next_monday_10, status=Status.CONFIRMED)
+    page = reception_client.get(reverse("admin:clinic_appointment_changelist"), {"status__exact": "completed"})
+    assert page.context["cl"].result_list[0] == done and len(page.context["cl"].result_list) == 1
+    assert "No-show" in page.content.decode() and "With the doctor" in page.content.decode()
+
+
 def test_cancel_action_cancels_pending_and_confirmed_refuses_cancelled_and_emails_each(
     admin_client_, next_monday_10, django_capture_on_commit_callbacks
 ):

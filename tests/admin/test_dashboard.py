@@ -113,3 +113,63 @@ def test_days_are_the_clinics_local_days(clinic_admin, settings):
     counts = {bar.day.isoformat(): bar.count for bar in dashboard["chart"]["bars"] if bar.count}
     assert counts == {"2031-03-04": 1}
     assert dashboard["schedule"] == []
+
+
+def test_the_front_desk_sees_arrivals_who_is_waiting_and_no_shows_today(clinic_admin, staff_doctor):
+    waiting_long = factories.AppointmentFactory(
+        doctor=staff_doctor, appointment_time=_at(8), status=Status.ARRIVED, arrived_at=NOW - timedelta(minutes=25)
+    )
+    waiting_short = factories.AppointmentFactory(
+        appointment_time=_at(8.5), status=Status.ARRIVED, arrived_at=NOW - timedelta(minutes=5)
+    )
+    factories.AppointmentFactory(
+        appointment_time=_at(7), status=Status.COMPLETED, arrived_at=_at(6.9), completed_at=_at(7.4)
+    )
+    factories.AppointmentFactory(appointment_time=_at(7.5), status=Status.NO_SHOW)
+    factories.AppointmentFactory(appointment_time=_at(7, days=-1), status=Status.NO_SHOW)  # yesterday's
+    dashboard = dashboard_for(clinic_admin, now=NOW)
+    assert dashboard["today_counts"] == {"arrivals": 3, "no_shows": 1}
+    assert [(row.appointment.pk, row.minutes) for row in dashboard["waiting"]] == [
+        (waiting_long.pk, 25),
+        (waiting_short.pk, 5),
+    ]
+
+
+def test_each_doctors_no_show_rate_covers_the_visits_due_in_thirty_days(clinic_admin):
+    often = factories.DoctorFactory(user__first_name="Often", user__last_name="Missed")
+    never = factories.DoctorFactory(user__first_name="Never", user__last_name="Missed")
+    for days, status in ((-1, Status.NO_SHOW), (-2, Status.COMPLETED), (-3, Status.NO_SHOW), (-4, Status.COMPLETED)):
+        factories.AppointmentFactory(doctor=often, appointment_time=_at(9, days=days), status=status)
+    factories.AppointmentFactory(doctor=often, appointment_time=_at(9, days=-5), status=Status.CANCELLED)
+    factories.AppointmentFactory(doctor=often, appointment_time=_at(9, days=-31), status=Status.NO_SHOW)
+    factories.AppointmentFactory(doctor=never, appointment_time=_at(9, days=-1), status=Status.COMPLETED)
+    factories.AppointmentFactory(doctor=never, appointment_time=_at(9, days=2), status=Status.NO_SHOW)  # not due yet
+    rates = dashboard_for(clinic_admin, now=NOW)["no_show_rates"]
+    assert [(rate.doctor, rate.no_shows, rate.due, rate.percent) for rate in rates] == [
+        ("Dr Often Missed", 2, 4, 50),
+        ("Dr Never Missed", 0, 1, 0),
+    ]
+
+
+def test_the_index_shows_the_front_desk_figures_and_links_the_calendar(clinic_admin):
+    with time_machine.travel(NOW, tick=False):
+        factories.AppointmentFactory(appointment_time=_at(7.5), status=Status.ARRIVED, arrived_at=_at(7.4))
+        client = Client()
+        client.force_login(clinic_admin)
+        page = client.get(reverse("admin:index")).content.decode()
+    assert 'id="clinic-waiting"' in page and "36 min" in page
+    assert reverse("admin:calendar") in page
+
+
+@pytest.mark.parametrize("appointments", [1, 40])
+def test_the_dashboard_runs_eight_queries_however_busy_the_day(clinic_admin, django_assert_num_queries, appointments):
+    doctors = factories.DoctorFactory.create_batch(4)
+    for i in range(appointments):
+        factories.AppointmentFactory(
+            doctor=doctors[i % 4], appointment_time=_at(7 + i // 4 * 0.5), status=Status.ARRIVED, arrived_at=_at(7)
+        )
+    # Today's schedule; today's arrivals and no-shows; who is waiting; the pending count and list;
+    # the week's counts; the no-show rates with the doctors' names; the chart's per-day counts.
+    # (The user's role was read when they signed in.)
+    with django_assert_num_queries(8):
+        dashboard_for(clinic_admin, now=NOW)

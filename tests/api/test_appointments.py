@@ -31,7 +31,11 @@ def test_a_patient_books_for_themselves_pending_with_an_email(
         )
     assert response.status_code == 201, response.json()
     body = response.json()
-    assert set(body) == {"id", "patient", "doctor", "appointment_time", "ends_at", "status", "reason", "created_at"}
+    assert set(body) == {
+        *("id", "patient", "doctor", "appointment_time", "ends_at", "status", "reason", "created_at"),
+        *("arrived_at", "started_at", "completed_at"),
+    }
+    assert (body["arrived_at"], body["started_at"], body["completed_at"]) == (None, None, None)
     assert body["patient"] == patient.pk and body["doctor"] == doctor.pk and body["status"] == "pending"
     assert Appointment.objects.get(pk=body["id"]).appointment_time == next_monday_10
     # The booking answered before any email was sent: the notice waits in the outbox for the
@@ -221,8 +225,8 @@ def test_the_doctor_confirms_then_cancels_and_cancelled_is_final(patient, doctor
     assert client.patch(url, {"status": "cancelled"}).json()["status"] == "cancelled"
     again = client.patch(url, {"status": "confirmed"})
     assert again.status_code == 400 and again.json() == {
-        "detail": booking.STATUS_MOVE.format(old="cancelled", new="confirmed"),
-        "code": "status_move",
+        "detail": booking.CANCELLED_IS_FINAL,
+        "code": "cancelled_final",
     }
 
 

@@ -157,3 +157,62 @@ def test_a_user_without_a_clinical_role_sees_doctors_only(clinic):
     assert client.get("/doctors/").json()["count"] == 2
     assert client.get("/medical-records/").status_code == 403
     assert client.post("/book-appointment/", {}, format="json").status_code == 403
+
+
+# The visit's moves through PATCH /appointments/{id}/ {"status": ...}: the front desk, the clinic
+# admin and the appointment's own doctor move it; a patient never moves a visit past confirmed.
+# (status the appointment is in, status asked for, its start from now in minutes)
+VISIT_MOVES = {
+    "confirmed": ("pending", 24 * 60 * 3),
+    "arrived": ("confirmed", 30),
+    "in_progress": ("arrived", -5),
+    "completed": ("in_progress", -20),
+    "no_show": ("confirmed", -30),
+}
+MOVERS = {
+    "anonymous": (401, 401),
+    "patient_a": (403, 404),
+    "patient_b": (404, 403),
+    "doctor_x": (200, 404),
+    "doctor_y": (404, 200),
+    "reception": (200, 200),
+    "admin": (200, 200),
+}
+
+
+@pytest.mark.parametrize("target", list(VISIT_MOVES))
+@pytest.mark.parametrize("role", list(MOVERS))
+def test_each_role_moves_a_visit_as_the_design_says(clinic, role, target):
+    import time_machine
+    from django.utils import timezone
+
+    from clinic import booking
+
+    # Midday of the clinic's day, so that "30 minutes from now" is still today.
+    midday = booking.day_bounds(timezone.localdate())[0] + timezone.timedelta(hours=12)
+    with time_machine.travel(midday, tick=False):
+        _move_both_sides(clinic, role, target)
+
+
+def _move_both_sides(clinic, role, target):
+    from django.utils import timezone
+
+    from clinic.models import Appointment
+    from tests.factories import AppointmentFactory
+
+    current, minutes = VISIT_MOVES[target]
+    start = timezone.now() + timezone.timedelta(minutes=minutes)
+    sides = [
+        AppointmentFactory(patient=clinic.patient_a, doctor=clinic.doctor_x, appointment_time=start, status=current),
+        AppointmentFactory(patient=clinic.patient_b, doctor=clinic.doctor_y, appointment_time=start, status=current),
+    ]
+    client = client_for(clinic.user(role))
+    for appointment, expected in zip(sides, MOVERS[role], strict=True):
+        response = client.patch(f"/appointments/{appointment.pk}/", {"status": target}, format="json")
+        assert response.status_code == expected, (appointment.pk, response.content)
+        moved = Appointment.objects.get(pk=appointment.pk)
+        assert moved.status == (target if expected == 200 else current)
+        if expected == 200:
+            assert response.json()["status"] == target
+        else:
+            assert "detail" in response.json()

@@ -76,5 +76,8 @@ def test_the_reader_takes_each_column_once_from_the_serializer_sources():
         "ends_at",
         "status",
         "reason",
+        "arrived_at",
+        "started_at",
+        "completed_at",
         "created_at",
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 
 from clinic import access, booking, forms, views
 from clinic.models import DOCTOR_OVERLAP, Appointment
@@ -193,6 +194,44 @@ def test_front_desk_sees_everyones_day_and_can_cancel(reception, upcoming, slot,
     assert response["Location"] == f"/my/appointments/?date={slot.date().isoformat()}"
     other.refresh_from_db()
     assert other.status == Status.CANCELLED
+
+
+def test_the_front_desk_checks_a_patient_in_and_completes_the_visit_from_the_day_list(reception, gp, htmx_headers):
+    from django.utils import timezone
+
+    midday = booking.day_bounds(timezone.localdate())[0] + timedelta(hours=12)
+    with time_machine.travel(midday, tick=False):
+        soon = factories.AppointmentFactory(
+            doctor=gp, appointment_time=midday + timedelta(minutes=20), status=Status.CONFIRMED
+        )
+        client = signed_in(reception)
+        day = client.get("/my/appointments/").content.decode()
+        assert 'name="status" value="arrived"' in day and "Check in" in day
+        assert 'value="no_show"' not in day  # not before fifteen minutes after the start
+        url = f"/my/appointments/{soon.pk}/"
+        checked_in = client.post(url, {"action": "move", "status": "arrived"}, headers=htmx_headers())
+        assert views.MOVED.format(status="Checked in") in checked_in.content.decode()
+        assert 'value="completed"' in checked_in.content.decode()
+        done = client.post(url, {"action": "move", "status": "completed"}, headers=htmx_headers()).content.decode()
+        assert views.MOVED.format(status="Completed") in done and 'name="action"' not in done
+    soon.refresh_from_db()
+    assert (soon.status, soon.arrived_at, soon.completed_at) == (Status.COMPLETED, midday, midday)
+
+
+def test_a_patient_is_offered_no_visit_moves_and_is_refused_one(patient, gp, htmx_headers):
+    from django.utils import timezone
+
+    midday = booking.day_bounds(timezone.localdate())[0] + timedelta(hours=12)
+    with time_machine.travel(midday, tick=False):
+        soon = factories.AppointmentFactory(patient=patient, doctor=gp, appointment_time=midday + timedelta(minutes=20))
+        client = signed_in(patient.user)
+        assert 'value="arrived"' not in client.get("/my/appointments/").content.decode()
+        refused = client.post(
+            f"/my/appointments/{soon.pk}/", {"action": "move", "status": "arrived"}, headers=htmx_headers()
+        )
+    assert access.NOT_ALLOWED in refused.content.decode()
+    soon.refresh_from_db()
+    assert soon.status == Status.PENDING
 
 
 def test_unknown_action_is_a_message(patient, upcoming, htmx_headers):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.urls import URLPattern, URLResolver, get_resolver
 
@@ -156,6 +157,22 @@ ROUTES: dict[str, Route] = {
         admin(200, 200, 200),
     ),
     r"^admin/jsi18n/$": Route(lambda w: "/admin/jsi18n/", admin(200, 200, 200)),
+    # The front desk's calendar: reception and the clinic admin see every doctor's column, a doctor
+    # with staff access their own (D's, here). Doctors neither book nor search for patients there;
+    # an empty POST is invalid input (400).
+    r"^admin/calendar/$": Route(lambda w: "/admin/calendar/", admin(200, 200, 200)),
+    r"^admin/calendar/events/$": Route(
+        lambda w: f"/admin/calendar/events/?start={w.day}&end={w.day + timedelta(days=1)}&doctors={w.doctor.pk}",
+        admin(200, 200, 200),
+    ),
+    r"^admin/calendar/patients/$": Route(lambda w: "/admin/calendar/patients/?q=ab", admin(403, 200, 200)),
+    r"^admin/calendar/book/$": Route(lambda w: "/admin/calendar/book/", admin(403, 400, 400), "POST"),
+    r"^admin/calendar/appointments/<int:pk>/move/$": Route(
+        lambda w: f"/admin/calendar/appointments/{w.appointment.pk}/move/", admin(400, 400, 400), "POST"
+    ),
+    r"^admin/calendar/appointments/<int:pk>/status/$": Route(
+        lambda w: f"/admin/calendar/appointments/{w.appointment.pk}/status/", admin(400, 400, 400), "POST"
+    ),
     # Patients have no page on the site: "view on site" finds nothing.
     r"^admin/r/": Route(
         lambda w: f"/admin/r/{w.content_type_id('clinic/patient')}/{w.patient.pk}/", admin(404, 404, 404)
@@ -283,8 +300,6 @@ class World:
 
 def build_world(start) -> World:
     """The sample objects, and a row of every other model the admin lists."""
-    from datetime import timedelta
-
     from allauth.account.models import EmailAddress
     from django.apps import apps
     from django.utils import timezone

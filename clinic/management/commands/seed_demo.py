@@ -148,11 +148,13 @@ class Command(BaseCommand):
             doctor = doctors[index % len(doctors)]
             day = today - timedelta(days=7 + index)
             start = timezone.make_aware(timezone.datetime.combine(day, doctor.available_from))
-            visit = self._create(patient, doctor, start, Appointment.Status.CONFIRMED, "Consultation")
+            visit = self._create(patient, doctor, start, Appointment.Status.COMPLETED, "Consultation")
             MedicalRecord.objects.create(patient=patient, appointment=visit, notes=NOTES[index], author=doctor.user)
 
     def _today(self, doctors, patients) -> None:
-        """About TODAY_SHARE of each doctor's slots today, earlier ones mostly confirmed, later ones mixed.
+        """About TODAY_SHARE of each doctor's slots today, as the front desk would see them now:
+        earlier visits completed or missed, the current one with the doctor, the next ones
+        checked in or confirmed, later ones confirmed or pending.
 
         The slots are drawn from the doctor's grid with a generator seeded by the date and the
         doctor, whatever the time, and only those still free are booked: a rerun the same day
@@ -173,8 +175,7 @@ class Command(BaseCommand):
             for index, (start, draw, reason) in enumerate(plans):
                 if start not in free[doctor.pk]:
                     continue
-                confirmed = draw < (0.8 if start < now else 0.5)
-                status = Appointment.Status.CONFIRMED if confirmed else Appointment.Status.PENDING
+                status = _todays_status(start, start + timedelta(minutes=doctor.slot_minutes), now, draw)
                 first = number * 3 + index
                 for offset in range(len(patients)):
                     try:
@@ -184,14 +185,34 @@ class Command(BaseCommand):
                     break
 
     def _create(self, patient, doctor, start, status, reason) -> Appointment:
+        end = start + timedelta(minutes=doctor.slot_minutes)
         appointment = Appointment(
             patient=patient,
             doctor=doctor,
             appointment_time=start,
-            ends_at=start + timedelta(minutes=doctor.slot_minutes),
+            ends_at=end,
             status=status,
             reason=reason,
+            # The times the visit's moves would have stamped.
+            arrived_at=start - timedelta(minutes=10) if status in VISITED else None,
+            started_at=start if status in (Status.IN_PROGRESS, Status.COMPLETED) else None,
+            completed_at=end if status == Status.COMPLETED else None,
         )
         appointment.full_clean()
         appointment.save()
         return appointment
+
+
+Status = Appointment.Status
+VISITED = (Status.ARRIVED, Status.IN_PROGRESS, Status.COMPLETED)
+
+
+def _todays_status(start, end, now, draw: float) -> str:
+    """Where a visit of today stands at `now`; `draw` (0–1) picks among the likely ones."""
+    if end <= now:
+        return Status.NO_SHOW if draw < 0.15 else Status.COMPLETED
+    if start <= now:
+        return Status.IN_PROGRESS
+    if start - now <= timedelta(minutes=30):
+        return Status.ARRIVED if draw < 0.6 else Status.CONFIRMED
+    return Status.CONFIRMED if draw < 0.5 else Status.PENDING
