@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import make_msgid
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from allauth.account import app_settings as allauth_settings
 from allauth.account.adapter import DefaultAccountAdapter, get_adapter
@@ -86,14 +86,16 @@ def password_set_email_enqueue(user: User) -> None:
     """
     if not user.email:
         return
-    key = f"{user_pk_to_url_str(user)}-{default_token_generator.make_token(user)}"
-    # Built as allauth builds a reset link: the page takes one opaque "<uid>-<token>" key.
-    path = reverse("account_reset_password_from_key", kwargs={"uidb36": "UID", "key": "KEY"})
+    # Built as allauth builds a reset link (account.forms.ResetPasswordForm).
+    path = reverse(
+        "account_reset_password_from_key",
+        kwargs={"uidb36": user_pk_to_url_str(user), "key": default_token_generator.make_token(user)},
+    )
     context = {
         "user": user,
         "username": user.get_username(),
         "email": user.email,
-        "password_set_url": site_url(path.replace("UID-KEY", quote(key))),
+        "password_set_url": site_url(path),
         # Django's reset tokens stop working PASSWORD_RESET_TIMEOUT seconds after they are made.
         "expires_at": timezone.localtime() + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT),
         "time_zone": timezone.get_default_timezone_name(),
