@@ -123,7 +123,7 @@ from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
 from clinic.access import RECEPTION_GROUP
 from clinic.booking import slots_free
-from clinic.models import Appointment, Doctor, MedicalRecord, Patient, User
+from clinic.models import Appointment, AppointmentType, Doctor, MedicalRecord, Patient, User
 
 reception, _ = User.objects.get_or_create(username="bench-reception", defaults={"email": "bench-reception@clinic.example", "is_staff": True})
 reception.groups.add(Group.objects.get(name=RECEPTION_GROUP))
@@ -169,11 +169,29 @@ for b in bodies:
         times, previous, n = times + 1, b["appointment_time"], 0
     b["patient"] = patients[(times * len(doctors) + n) % len(patients)]
     n += 1
+# Typed bookings (a consultation with a buffer after it) on later days than the plain ones.
+kind = AppointmentType.objects.filter(buffer_after_minutes__gt=0).order_by("id").first()
+typed = []
+for offset in range(40, 80):
+    d = start_day + timedelta(days=offset)
+    if (d - timezone.localdate()).days > 88:
+        break
+    for doc in doctors:
+        typed += [{"doctor": doc.id, "appointment_time": s.isoformat(), "appointment_type": kind.id}
+                  for s in slots_free(doctor=doc, day=d, appointment_type=kind)]
+typed.sort(key=lambda b: (b["appointment_time"], b["doctor"]))
+times, previous, n = -1, None, 0
+for b in typed:
+    if b["appointment_time"] != previous:
+        times, previous, n = times + 1, b["appointment_time"], 0
+    b["patient"] = patients[(times * len(doctors) + n + 2500) % len(patients)]
+    n += 1
 print(json.dumps({
     "doctor": doctor.id, "patient": patient.id, "appointment": appointment.id, "record": record.id,
     "slot_date": day.isoformat(), "tokens": tokens, "session": session(admin),
     "patient_session": session(patient.user), "specialization": doctor.specialization,
-    "reception_session": session(reception), "bookings": bodies[:20000],
+    "reception_session": session(reception), "bookings": bodies[:20000], "typed_bookings": typed[:20000],
+    "appointment_type": kind.id,
     "calendar_doctors": ",".join(str(doc.id) for doc in doctors),
     "calendar_day": calendar_day.isoformat(), "calendar_day_end": (calendar_day + timedelta(days=1)).isoformat(),
     "calendar_week": calendar_week.isoformat(), "calendar_week_end": (calendar_week + timedelta(days=7)).isoformat(),
@@ -233,6 +251,9 @@ def endpoints(fx: dict) -> list[dict]:
         {"name": "doctors list", "kind": "list", "path": f"/doctors/?{page}", "token": t["patient"],
          "limit": "/bench/limit/doctors/", "naive": f"/bench/naive/doctors/?{page}"},
         {"name": "doctor detail", "kind": "detail", "path": f"/doctors/{d}/", "token": t["patient"]},
+        {"name": "doctor slots, by type", "kind": "slots",
+         "path": f"/doctors/{d}/slots/?date={fx['slot_date']}&type={fx['appointment_type']}",
+         "token": t["patient"]},
         {"name": "doctor slots", "kind": "slots", "path": f"/doctors/{d}/slots/?date={fx['slot_date']}",
          "token": t["patient"]},
         {"name": "medical records list", "kind": "list", "path": f"/medical-records/?{page}", "token": t["admin"]},
@@ -390,6 +411,7 @@ def run_profile(name: str, args) -> dict:
             results["endpoints"].append(row)
         if not args.only:
             results["booking"] = bench_booking(fx, env, args)
+            results["typed booking"] = bench_booking(fx, env, args, "typed_bookings")
     finally:
         server.stop()
     return results
@@ -425,10 +447,10 @@ def growth(args) -> list[dict]:
     return rows
 
 
-def bench_booking(fx: dict, env: dict, args) -> dict:
-    bodies = BENCH / "data" / "bookings.jsonl"
+def bench_booking(fx: dict, env: dict, args, kind: str = "bookings") -> dict:
+    bodies = BENCH / "data" / f"{kind}.jsonl"
     bodies.parent.mkdir(exist_ok=True)
-    bodies.write_text("\n".join(json.dumps(b) for b in fx["bookings"]) + "\n")
+    bodies.write_text("\n".join(json.dumps(b) for b in fx[kind]) + "\n")
     db = env["DATABASE_URL"].rsplit("/", 1)[1]
     started = psql("SELECT now()", db)
     before = int(psql("SELECT count(*) FROM clinic_appointment", db))
@@ -436,16 +458,18 @@ def bench_booking(fx: dict, env: dict, args) -> dict:
     result = wrk("/book-appointment/", duration=args.duration, connections=args.connections,
                  token=fx["tokens"]["reception"], bodies=bodies)  # fmt: skip
     created = int(psql("SELECT count(*) FROM clinic_appointment", db)) - before
-    # Each booking made during the run against every other live appointment of its doctor, then
-    # of its patient (both through their (owner, appointment_time) index).
+    # Each booking made during the run against every other live appointment of its doctor (their
+    # blocked ranges, buffers included), then of its patient (the appointments themselves), both
+    # through the owner's index.
     doubles = sum(
         int(psql(
             "SELECT count(*) FROM clinic_appointment a JOIN clinic_appointment b "
             f"ON b.{owner} = a.{owner} AND b.id <> a.id AND b.status <> 'cancelled' "
-            "AND b.appointment_time < a.ends_at AND b.appointment_time > a.appointment_time - interval '1 day' "
-            "AND a.appointment_time < b.ends_at "
+            f"AND b.{first} < a.{last} AND b.{first} > a.{first} - interval '1 day' "
+            f"AND a.{first} < b.{last} "
             f"WHERE a.status <> 'cancelled' AND a.created_at >= '{started}'", db))
-        for owner in ("doctor_id", "patient_id")
+        for owner, first, last in (("doctor_id", "blocked_from", "blocked_until"),
+                                   ("patient_id", "appointment_time", "ends_at"))
     )  # fmt: skip
     queued = int(psql("SELECT count(*) FROM django_q_ormq", db)) - queued_before
     result.update({"created": created, "double_bookings": doubles, "emails_queued": queued})
@@ -516,7 +540,12 @@ def write_reports(results: dict) -> None:
                   "Queries per request at page sizes 1 / 50 / 200:", *sized, "",
                   f"Booking (POST /book-appointment/, email queued): {b['rps']} bookings/s, p95 {b['p95_ms']} ms, "
                   f"{b['created']} created, {b['errors']} non-2xx, {b['double_bookings']} double bookings, "
-                  f"{b['emails_queued']} emails queued.", ""]  # fmt: skip
+                  f"{b['emails_queued']} emails queued."]  # fmt: skip
+        t = prof.get("typed booking")
+        if t:
+            lines += [f"Booking a visit type with a buffer: {t['rps']} bookings/s, p95 {t['p95_ms']} ms, "
+                      f"{t['created']} created, {t['errors']} non-2xx, {t['double_bookings']} double bookings."]  # fmt: skip
+        lines += [""]
     if len(results["profiles"]) == 2:
         small, large = results["profiles"]
         side_by_side = {row["name"]: row for row in results.get("growth", [])}

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from django.db import connection
 from django.db.models import QuerySet
 
-from clinic.models import ACCOUNT_FIELDS, Appointment, Doctor, MedicalRecord, Patient, TimeOff
+from clinic.models import ACCOUNT_FIELDS, Appointment, AppointmentType, Doctor, MedicalRecord, Patient, TimeOff
 
 if TYPE_CHECKING:
     from clinic.models import User
@@ -156,7 +156,7 @@ def time_off_visible_to(user: User) -> QuerySet[TimeOff]:
 
 
 def appointments_visible_to(user: User) -> QuerySet[Appointment]:
-    qs = Appointment.objects.select_related("patient__user", "doctor__user")
+    qs = Appointment.objects.select_related("patient__user", "doctor__user", "appointment_type")
     role = role_of(user)
     if role in STAFF_ROLES:
         return qs
@@ -178,6 +178,22 @@ def medical_records_visible_to(user: User) -> QuerySet[MedicalRecord]:
     if role is Role.PATIENT:
         return qs.filter(patient_id=_patient_id(user))
     return qs.none()
+
+
+def appointment_types_visible_to(user: User) -> QuerySet[AppointmentType]:
+    """Visit types: patients see the active ones they may book online; staff and doctors all."""
+    role = role_of(user)
+    if role is Role.ANONYMOUS:
+        return AppointmentType.objects.none()
+    qs = AppointmentType.objects.all()
+    if role in STAFF_ROLES or role is Role.DOCTOR:
+        return qs
+    return qs.filter(active=True, bookable_online=True)
+
+
+def can_manage_appointment_types(user: User) -> bool:
+    """Create, change and retire visit types, and say which doctors offer them: the front desk."""
+    return role_of(user) in STAFF_ROLES
 
 
 def calendar_doctors_visible_to(user: User) -> QuerySet[Doctor]:

@@ -28,9 +28,11 @@ from django.utils import timezone
 from clinic import access
 from clinic.access import NOT_ALLOWED
 from clinic.models import (
+    BLOCKED_RANGE,
     PATIENT_OVERLAP,
     WEEKDAY_NAMES,
     Appointment,
+    AppointmentType,
     Doctor,
     IdempotencyKey,
     MedicalRecord,
@@ -52,6 +54,22 @@ NOT_WORKING_DAY = "The doctor does not work on {weekday}s."
 OUTSIDE_HOURS = "The doctor sees patients from {start} to {end}; the appointment must fit inside those hours."
 OFF_GRID = "Appointments with this doctor start every {minutes} minutes from {start}."
 IN_TIME_OFF = "The doctor is away at that time."
+TYPE_PAST_CLOSING = (
+    "A {name} takes {minutes} minutes: starting then it would end after the doctor's hours ({start} to {end})."
+)
+TYPE_NOT_OFFERED = "{doctor} does not offer {name} visits."
+TYPE_INACTIVE = "{name} visits are no longer booked."
+TYPE_NOT_ONLINE = "{name} visits are booked by the clinic: please call."
+TYPE_FIELD_UNKNOWN = "A visit type has no such field."
+TYPE_FIELDS = (
+    "name",
+    "duration_minutes",
+    "buffer_before_minutes",
+    "buffer_after_minutes",
+    "color",
+    "bookable_online",
+    "active",
+)
 CANCELLED_IS_FINAL = "This appointment is cancelled; a cancelled appointment cannot be changed."
 ALREADY_CONFIRMED = "This appointment is already confirmed."
 STATUS_MOVE = "An appointment cannot move from {old} to {new}."
@@ -144,17 +162,42 @@ def _local(day: date, at: time, zone: ZoneInfo) -> datetime | None:
     return candidate
 
 
-def grid_starts(doctor: Doctor, day: date) -> list[datetime]:
-    """Every slot start of `doctor` on `day` (clinic-local date), booked or not, in UTC."""
+@dataclass(frozen=True)
+class Shape:
+    """How long a visit lasts and the doctor's time it blocks around it."""
+
+    length: timedelta
+    before: timedelta = timedelta(0)
+    after: timedelta = timedelta(0)
+
+    @classmethod
+    def of(cls, doctor: Doctor, appointment_type: AppointmentType | None = None) -> Shape:
+        """A visit of `appointment_type` with `doctor`; without a type, one of the doctor's slots."""
+        if appointment_type is None:
+            return cls(length=timedelta(minutes=doctor.slot_minutes))
+        return cls(
+            length=appointment_type.length,
+            before=appointment_type.buffer_before,
+            after=appointment_type.buffer_after,
+        )
+
+    def blocked(self, start: datetime) -> tuple[datetime, datetime]:
+        return start - self.before, start + self.length + self.after
+
+
+def grid_starts(doctor: Doctor, day: date, *, length: timedelta | None = None) -> list[datetime]:
+    """Every start of `doctor`'s grid on `day` (clinic-local date) at which a visit of `length`
+    (by default a slot) fits inside their hours, booked or not, in UTC."""
     if day.weekday() not in doctor.working_days:
         return []
     zone = clinic_zone()
     step = timedelta(minutes=doctor.slot_minutes)
+    length = length or step
     opening = datetime.combine(day, doctor.available_from)
     closing = datetime.combine(day, doctor.available_to)
     starts = []
     wall = opening
-    while wall + step <= closing:
+    while wall + length <= closing:
         instant = _local(day, wall.time(), zone)
         if instant is not None:
             starts.append(instant.astimezone(UTC))
@@ -162,13 +205,22 @@ def grid_starts(doctor: Doctor, day: date) -> list[datetime]:
     return starts
 
 
-def slots_free(*, doctor: Doctor, day: date, now: datetime | None = None) -> list[datetime]:
-    """The bookable starts of `doctor` on `day`: on the grid, inside the booking window,
-    outside time off, and not overlapping a live appointment. Two queries."""
-    return slots_free_for(doctors=[doctor], day=day, now=now)[doctor.pk]
+def slots_free(
+    *, doctor: Doctor, day: date, appointment_type: AppointmentType | None = None, now: datetime | None = None
+) -> list[datetime]:
+    """The bookable starts of `doctor` on `day` for a visit of `appointment_type` (or a plain slot):
+    on the grid, fitting inside the doctor's hours and the booking window, outside time off, and
+    with its blocked range (buffers included) clear of every live appointment's. Two queries."""
+    return slots_free_for(doctors=[doctor], day=day, appointment_type=appointment_type, now=now)[doctor.pk]
 
 
-def slots_free_for(*, doctors: Iterable[Doctor], day: date, now: datetime | None = None) -> dict[int, list[datetime]]:
+def slots_free_for(
+    *,
+    doctors: Iterable[Doctor],
+    day: date,
+    appointment_type: AppointmentType | None = None,
+    now: datetime | None = None,
+) -> dict[int, list[datetime]]:
     """`slots_free` of several doctors at once, by doctor id: two queries however many doctors."""
     window = BookingWindow.at(now)
     doctors = list(doctors)
@@ -176,35 +228,55 @@ def slots_free_for(*, doctors: Iterable[Doctor], day: date, now: datetime | None
     # A day clearly outside the window has no slots (and may lie at the calendar's edge).
     if not (window.earliest - timedelta(days=1)).date() <= day <= (window.latest + timedelta(days=1)).date():
         return free
+    shapes = {doctor.pk: Shape.of(doctor, appointment_type) for doctor in doctors}
     starts = {
-        doctor.pk: [s for s in grid_starts(doctor, day) if window.earliest <= s <= window.latest] for doctor in doctors
+        doctor.pk: [
+            s
+            for s in grid_starts(doctor, day, length=shapes[doctor.pk].length)
+            if window.earliest <= s <= window.latest
+        ]
+        for doctor in doctors
     }
-    step = {doctor.pk: timedelta(minutes=doctor.slot_minutes) for doctor in doctors}
     open_doctors = [pk for pk, doctor_starts in starts.items() if doctor_starts]
     if not open_doctors:
         return free
-    first = min(starts[pk][0] for pk in open_doctors)
-    last_end = max(starts[pk][-1] + step[pk] for pk in open_doctors)
-    busy: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    first = min(shapes[pk].blocked(starts[pk][0])[0] for pk in open_doctors)
+    last_end = max(shapes[pk].blocked(starts[pk][-1])[1] for pk in open_doctors)
+    taken: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    away: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
     appointments = (
         Appointment.objects.live()
         .filter(doctor_id__in=open_doctors)
-        .overlapping(first, last_end)
-        .values_list("doctor_id", "appointment_time", "ends_at")
+        .overlapping(first, last_end, fields=BLOCKED_RANGE)
+        .values_list("doctor_id", *BLOCKED_RANGE)
     )
-    away = TimeOff.objects.filter(doctor_id__in=open_doctors, starts_at__lt=last_end, ends_at__gt=first).values_list(
-        "doctor_id", "starts_at", "ends_at"
-    )
-    for doctor_id, busy_from, busy_to in [*appointments, *away]:
-        busy[doctor_id].append((busy_from, busy_to))
+    for doctor_id, busy_from, busy_to in appointments:
+        taken[doctor_id].append((busy_from, busy_to))
+    time_off = TimeOff.objects.filter(
+        doctor_id__in=open_doctors, starts_at__lt=last_end, ends_at__gt=first
+    ).values_list("doctor_id", "starts_at", "ends_at")
+    for doctor_id, busy_from, busy_to in time_off:
+        away[doctor_id].append((busy_from, busy_to))
     for pk in open_doctors:
-        length = step[pk]
-        free[pk] = [s for s in starts[pk] if not any(b_from < s + length and b_to > s for b_from, b_to in busy[pk])]
+        shape = shapes[pk]
+        free[pk] = [
+            s
+            for s in starts[pk]
+            if not _overlaps(shape.blocked(s), taken[pk]) and not _overlaps((s, s + shape.length), away[pk])
+        ]
     return free
 
 
-def check_bookable(doctor: Doctor, start: datetime, *, now: datetime | None = None) -> None:
-    """Raise BookingError unless `start` is a valid, open slot start of `doctor` (overlaps aside)."""
+def _overlaps(span: tuple[datetime, datetime], busy: list[tuple[datetime, datetime]]) -> bool:
+    begin, end = span
+    return any(b_from < end and b_to > begin for b_from, b_to in busy)
+
+
+def check_bookable(
+    doctor: Doctor, start: datetime, *, appointment_type: AppointmentType | None = None, now: datetime | None = None
+) -> None:
+    """Raise BookingError unless `start` is a valid, open start of `doctor` for a visit of
+    `appointment_type` (or a slot): overlaps aside, which the database and `_save` decide."""
     window = BookingWindow.at(now)
     if start <= window.now:
         raise BookingError(IN_PAST, code="in_past")
@@ -217,21 +289,44 @@ def check_bookable(doctor: Doctor, start: datetime, *, now: datetime | None = No
     local = start.astimezone(zone)
     if local.weekday() not in doctor.working_days:
         raise BookingError(NOT_WORKING_DAY.format(weekday=WEEKDAY_NAMES[local.weekday()]), code="not_working_day")
-    step = timedelta(minutes=doctor.slot_minutes)
+    shape = Shape.of(doctor, appointment_type)
     wall = local.replace(tzinfo=None)
     opening = datetime.combine(local.date(), doctor.available_from)
     closing = datetime.combine(local.date(), doctor.available_to)
-    if wall < opening or wall + step > closing:
+    hours = {"start": f"{doctor.available_from:%H:%M}", "end": f"{doctor.available_to:%H:%M}"}
+    if wall < opening or wall >= closing:
+        raise BookingError(OUTSIDE_HOURS.format(**hours), code="outside_hours")
+    if wall + shape.length > closing:
+        if appointment_type is None:
+            raise BookingError(OUTSIDE_HOURS.format(**hours), code="outside_hours")
         raise BookingError(
-            OUTSIDE_HOURS.format(start=f"{doctor.available_from:%H:%M}", end=f"{doctor.available_to:%H:%M}"),
-            code="outside_hours",
+            TYPE_PAST_CLOSING.format(name=appointment_type.name, minutes=appointment_type.duration_minutes, **hours),
+            code="past_closing",
         )
-    if start not in grid_starts(doctor, local.date()):
+    if start not in grid_starts(doctor, local.date(), length=shape.length):
         raise BookingError(
             OFF_GRID.format(minutes=doctor.slot_minutes, start=f"{doctor.available_from:%H:%M}"), code="off_grid"
         )
-    if TimeOff.objects.filter(doctor=doctor, starts_at__lt=start + step, ends_at__gt=start).exists():
+    if TimeOff.objects.filter(doctor=doctor, starts_at__lt=start + shape.length, ends_at__gt=start).exists():
         raise BookingError(IN_TIME_OFF, code="time_off")
+
+
+def check_type(
+    *, actor: User, doctor: Doctor, appointment_type: AppointmentType | None, field: str = "appointment_type"
+) -> None:
+    """A visit type is one the doctor offers, still in use, and for a patient booking online,
+    one patients may pick: else a ValidationError on `field` (400)."""
+    if appointment_type is None:
+        return
+    if not appointment_type.active:
+        message = TYPE_INACTIVE.format(name=appointment_type.name)
+    elif access.is_patient_acting(actor) and not appointment_type.bookable_online:
+        message = TYPE_NOT_ONLINE.format(name=appointment_type.name)
+    elif not doctor.appointment_types.filter(pk=appointment_type.pk).exists():
+        message = TYPE_NOT_OFFERED.format(name=appointment_type.name, doctor=doctor)
+    else:
+        return
+    raise ValidationError({field: [message]}, code="appointment_type")
 
 
 # --- Services ----------------------------------------------------------------------
@@ -245,23 +340,26 @@ def appointment_book(
     doctor: Doctor,
     start: datetime,
     reason: str = "",
+    appointment_type: AppointmentType | None = None,
     confirm: bool = False,
     now: datetime | None = None,
 ) -> Appointment:
-    """Book `patient` with `doctor` at `start`; the appointment starts `pending`, or `confirmed`
+    """Book `patient` with `doctor` at `start` for a visit of `appointment_type` (without one, a
+    slot of the doctor's length, no buffers). The appointment starts `pending`, or `confirmed`
     when `confirm` asks and the actor may confirm it (the front desk booking at the desk). The
     patient gets one email: the request received, or the confirmation."""
     if not access.can_book_for(actor, patient):
         raise PermissionDenied(NOT_ALLOWED)
-    check_bookable(doctor, start, now=now)
+    check_type(actor=actor, doctor=doctor, appointment_type=appointment_type)
+    check_bookable(doctor, start, appointment_type=appointment_type, now=now)
     appointment = Appointment(
         patient=patient,
         doctor=doctor,
-        appointment_time=start,
-        ends_at=start + timedelta(minutes=doctor.slot_minutes),
+        appointment_type=appointment_type,
         status=Status.PENDING,
         reason=reason or "",
     )
+    _place(appointment, start)
     if confirm:
         if not access.can_confirm_appointment(actor, appointment):
             raise PermissionDenied(NOT_ALLOWED)
@@ -300,10 +398,11 @@ def appointment_reschedule(
     doctor = doctor or appointment.doctor
     if start == appointment.appointment_time and doctor.pk == appointment.doctor_id:
         return appointment
-    check_bookable(doctor, start, now=now)
+    if doctor.pk != appointment.doctor_id:
+        check_type(actor=actor, doctor=doctor, appointment_type=appointment.appointment_type)
+    check_bookable(doctor, start, appointment_type=appointment.appointment_type, now=now)
     appointment.doctor = doctor
-    appointment.appointment_time = start
-    appointment.ends_at = start + timedelta(minutes=doctor.slot_minutes)
+    _place(appointment, start)
     appointment.sequence += 1
     _save(appointment, actor)
     _queue_email(appointment, "rescheduled")
@@ -512,6 +611,45 @@ def appointment_change(
     return appointment
 
 
+# --- Visit types ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def appointment_type_save(
+    *,
+    actor: User,
+    appointment_type: AppointmentType | None = None,
+    doctors: Iterable[Doctor] | None = None,
+    **fields: Any,
+) -> AppointmentType:
+    """Create a visit type, or change `appointment_type`: its fields (name, duration, buffers,
+    colour, bookable_online, active) and, when given, the doctors who offer it. Appointments
+    already booked keep their times; the new length and buffers hold for later bookings."""
+    if not access.can_manage_appointment_types(actor):
+        raise PermissionDenied(NOT_ALLOWED)
+    unknown = set(fields) - set(TYPE_FIELDS)
+    if unknown:
+        raise ValidationError({name: [TYPE_FIELD_UNKNOWN] for name in sorted(unknown)})
+    saved = appointment_type or AppointmentType()
+    for name, value in fields.items():
+        setattr(saved, name, value)
+    saved.full_clean()
+    saved._history_user = actor
+    saved.save()
+    if doctors is not None:
+        saved.doctors.set(doctors)
+    return saved
+
+
+@transaction.atomic
+def appointment_type_delete(*, actor: User, appointment_type: AppointmentType) -> None:
+    """Delete a visit type no appointment uses (ProtectedError otherwise: retire it with `active`)."""
+    if not access.can_manage_appointment_types(actor):
+        raise PermissionDenied(NOT_ALLOWED)
+    appointment_type._history_user = actor
+    appointment_type.delete()
+
+
 # --- Idempotent booking (the Idempotency-Key header) --------------------------------
 
 
@@ -562,6 +700,7 @@ def appointment_book_once(
     doctor: Doctor,
     start: datetime,
     reason: str = "",
+    appointment_type: AppointmentType | None = None,
     now: datetime | None = None,
 ) -> StoredAnswer:
     """`appointment_book` under an idempotency key: the first request with the key books, and
@@ -586,7 +725,15 @@ def appointment_book_once(
             if replay is None:
                 raise IdempotencyConflict(IDEMPOTENCY_IN_FLIGHT, code="idempotency_in_flight", status_code=409)
             return replay
-        appointment = appointment_book(actor=actor, patient=patient, doctor=doctor, start=start, reason=reason, now=now)
+        appointment = appointment_book(
+            actor=actor,
+            patient=patient,
+            doctor=doctor,
+            start=start,
+            reason=reason,
+            appointment_type=appointment_type,
+            now=now,
+        )
         claim.response_status, claim.response_body = 201, render(appointment)
         claim.save(update_fields=["response_status", "response_body"])
     return StoredAnswer(status=claim.response_status, body=claim.response_body)
@@ -602,9 +749,17 @@ def idempotency_keys_purge(*, now: datetime | None = None) -> int:
 # --- Internals ---------------------------------------------------------------------
 
 
+def _place(appointment: Appointment, start: datetime) -> None:
+    """Set the appointment's times from its doctor and type: its own range and the doctor's time it blocks."""
+    shape = Shape.of(appointment.doctor, appointment.appointment_type)
+    appointment.place(start, shape.length, before=shape.before, after=shape.after)
+
+
 def _locked(appointment: Appointment) -> Appointment:
     """Re-read the appointment under a row lock, keeping the joins already loaded."""
-    fresh = Appointment.objects.select_for_update(of=("self",)).get(pk=appointment.pk)
+    fresh = (
+        Appointment.objects.select_for_update(of=("self",)).select_related("appointment_type").get(pk=appointment.pk)
+    )
     for relation in ("patient", "doctor"):
         if Appointment._meta.get_field(relation).is_cached(appointment):
             cached = getattr(appointment, relation)

@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from clinic import access, accounts, booking
-from clinic.models import Doctor, Patient
+from clinic.models import AppointmentType, Doctor, Patient
 from clinic.search import names_matching, patients_for_front_desk
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ class SlotFinderForm(forms.Form):
     A chosen slot travels as `<doctor id>@<ISO start>`, the value of the slot's button.
     """
 
+    appointment_type = forms.TypedChoiceField(label="Type of visit", required=False, coerce=int, empty_value=None)
     specialization = forms.ChoiceField(label="Specialization", required=False)
     doctor_q = forms.CharField(label="Doctor's name", required=False, max_length=100)
     date = forms.DateField(label="Date", required=False, widget=DateInput())
@@ -73,6 +74,11 @@ class SlotFinderForm(forms.Form):
         self.user = user
         self.books_for_others = access.is_staff_role(user)
         self.doctors = access.doctors_visible_to(user)
+        # The visit types offered here, read once (the page renders them without a query).
+        self.types = {kind.pk: kind for kind in access.appointment_types_visible_to(user).filter(active=True)}
+        self.fields["appointment_type"].choices = [("", "A usual visit")] + [
+            (kind.pk, f"{kind.name} ({kind.duration_minutes} min)") for kind in self.types.values()
+        ]
         specializations = self.doctors.order_by("specialization").values_list("specialization", flat=True).distinct()
         self.fields["specialization"].choices = [("", "Any specialization")] + [(s, s) for s in specializations]
         earliest, latest = booking.BookingWindow.at().earliest, booking.BookingWindow.at().latest
@@ -85,6 +91,10 @@ class SlotFinderForm(forms.Form):
         else:
             # Patients book for themselves: whom to book for is not theirs to say.
             del self.fields["patient"], self.fields["q"]
+
+    def clean_appointment_type(self) -> AppointmentType | None:
+        chosen = self.cleaned_data.get("appointment_type")
+        return None if chosen is None else self.types[chosen]
 
     def clean_date(self) -> date:
         return self.cleaned_data.get("date") or first_bookable_day()
@@ -111,6 +121,8 @@ class SlotFinderForm(forms.Form):
     def matching_doctors(self) -> QuerySet[Doctor]:
         doctors = self.doctors
         data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        if data.get("appointment_type"):
+            doctors = doctors.filter(appointment_types=data["appointment_type"])
         if data.get("specialization"):
             doctors = doctors.filter(specialization=data["specialization"])
         words = (data.get("doctor_q") or "").split()
@@ -122,8 +134,11 @@ class SlotFinderForm(forms.Form):
         """Each matching doctor (at most DOCTORS_SHOWN) with their free starts on the chosen day."""
         day = self.day()
         doctors = list(self.matching_doctors()[:DOCTORS_SHOWN])
-        free = booking.slots_free_for(doctors=doctors, day=day)
+        free = booking.slots_free_for(doctors=doctors, day=day, appointment_type=self.chosen_type())
         return [(doctor, free[doctor.pk]) for doctor in doctors]
+
+    def chosen_type(self) -> AppointmentType | None:
+        return self.cleaned_data.get("appointment_type") if self.is_bound and self.is_valid() else None
 
     def chosen_patient(self) -> Patient | None:
         if self.books_for_others:

@@ -13,7 +13,7 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import DEFAULT_DB_ALIAS, models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
@@ -23,8 +23,13 @@ from simple_history.models import HistoricalRecords
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 DEFAULT_WORKING_DAYS = (0, 1, 2, 3, 4)
 MAX_SLOT_MINUTES = 480
-# Longer than any appointment can be (a slot is at most MAX_SLOT_MINUTES): bounds overlap searches.
+MIN_DURATION_MINUTES, MAX_DURATION_MINUTES = 5, 480
+MAX_BUFFER_MINUTES = 120
+# Longer than any appointment's blocked range can be (at most 480 minutes and two buffers of
+# 120): bounds overlap searches.
 MAX_APPOINTMENT_LENGTH = timedelta(days=1)
+# The fields of the doctor's blocked range of an appointment, for `AppointmentQuerySet.overlapping`.
+BLOCKED_RANGE = ("blocked_from", "blocked_until")
 
 # The sign-in fields of a patient's or doctor's user, edited together with the profile.
 ACCOUNT_FIELDS = ("username", "email", "first_name", "last_name")
@@ -36,6 +41,8 @@ TIME_OFF_ORDER = "Time off must end after it starts."
 ENDS_BEFORE_START = "An appointment must end after it starts."
 DOCTOR_OVERLAP = "The doctor already has an appointment at that time."
 PATIENT_OVERLAP = "The patient already has an appointment at that time."
+BLOCKED_AROUND_APPOINTMENT = "The doctor's blocked time must include the appointment itself."
+COLOR_INVALID = "A colour is written #rrggbb, e.g. #1f7a6d."
 RECORD_PATIENT_MISMATCH = "The medical record's patient must be the patient of its appointment."
 RECORD_ACCESS_APPEND_ONLY = "The record access log is append-only: its rows cannot be changed or deleted."
 
@@ -85,6 +92,63 @@ class Patient(models.Model):
         return str(self.user)
 
 
+class AppointmentType(models.Model):
+    """A kind of visit with its own length and the time the doctor needs before and after it
+    (room preparation, notes): a 45-minute consultation, a 15-minute follow-up."""
+
+    name = models.CharField(max_length=100, unique=True)
+    duration_minutes = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(MIN_DURATION_MINUTES), MaxValueValidator(MAX_DURATION_MINUTES)]
+    )
+    buffer_before_minutes = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(MAX_BUFFER_MINUTES)]
+    )
+    buffer_after_minutes = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(MAX_BUFFER_MINUTES)]
+    )
+    color = models.CharField(
+        max_length=7,
+        default="#1f7a6d",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", COLOR_INVALID)],
+        help_text="How the calendar shows it: #rrggbb.",
+    )
+    # Patients may pick it themselves (on /book/ and through the API).
+    bookable_online = models.BooleanField(default=True)
+    active = models.BooleanField(default=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(duration_minutes__gte=MIN_DURATION_MINUTES, duration_minutes__lte=MAX_DURATION_MINUTES),
+                name="appointment_type_duration_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    buffer_before_minutes__lte=MAX_BUFFER_MINUTES, buffer_after_minutes__lte=MAX_BUFFER_MINUTES
+                ),
+                name="appointment_type_buffers_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.duration_minutes} min)"
+
+    @property
+    def length(self) -> timedelta:
+        return timedelta(minutes=self.duration_minutes)
+
+    @property
+    def buffer_before(self) -> timedelta:
+        return timedelta(minutes=self.buffer_before_minutes)
+
+    @property
+    def buffer_after(self) -> timedelta:
+        return timedelta(minutes=self.buffer_after_minutes)
+
+
 def validate_working_days(value: object) -> None:
     if not isinstance(value, list) or any(
         isinstance(day, bool) or not isinstance(day, int) or not 0 <= day <= 6 for day in value
@@ -112,6 +176,7 @@ class Doctor(models.Model):
     )
     # Weekday numbers as datetime.weekday() gives them: Monday = 0 ... Sunday = 6.
     working_days = models.JSONField(default=default_working_days, validators=[validate_working_days])
+    appointment_types = models.ManyToManyField(AppointmentType, related_name="doctors", blank=True)
 
     history = HistoricalRecords()
 
@@ -161,18 +226,27 @@ class TsTzRange(models.Func):
 
 
 class NoOverlapConstraint(models.BaseConstraint):
-    """Live (non-cancelled) appointments sharing `field` never overlap in time.
+    """Live (non-cancelled) appointments sharing `field` never overlap in time: their ranges
+    [`start`, `end`) are disjoint (for a doctor the blocked range, buffers included; for a
+    patient the appointment itself).
 
-    On PostgreSQL this is an exclusion constraint over the [start, end) range,
-    which holds under any concurrency. Other databases get a unique index on
-    (field, start) among live rows; the booking service re-checks overlaps
-    inside a write-locked transaction (SQLite's BEGIN IMMEDIATE) there.
-    `validate()` runs the same overlap test in Python, so `full_clean()` reports
-    a clear error before the database has to refuse.
+    On PostgreSQL this is an exclusion constraint over the range, which holds under any
+    concurrency. Other databases get a unique index on (field, start) among live rows; the
+    booking service re-checks overlaps inside a write-locked transaction (SQLite's BEGIN
+    IMMEDIATE) there. `validate()` runs the same overlap test in Python, so `full_clean()`
+    reports a clear error before the database has to refuse.
     """
 
-    def __init__(self, *, field: str, name: str, violation_error_message: str | None = None) -> None:
-        self.field = field
+    def __init__(
+        self,
+        *,
+        field: str,
+        name: str,
+        start: str = "appointment_time",
+        end: str = "ends_at",
+        violation_error_message: str | None = None,
+    ) -> None:
+        self.field, self.start, self.end = field, start, end
         super().__init__(name=name, violation_error_message=violation_error_message)
 
     def _backend_constraint(self, connection) -> models.BaseConstraint:
@@ -181,12 +255,12 @@ class NoOverlapConstraint(models.BaseConstraint):
             return ExclusionConstraint(
                 name=self.name,
                 expressions=[
-                    (TsTzRange("appointment_time", "ends_at"), RangeOperators.OVERLAPS),
+                    (TsTzRange(self.start, self.end), RangeOperators.OVERLAPS),
                     (self.field, RangeOperators.EQUAL),
                 ],
                 condition=live,
             )
-        return models.UniqueConstraint(fields=[self.field, "appointment_time"], condition=live, name=self.name)
+        return models.UniqueConstraint(fields=[self.field, self.start], condition=live, name=self.name)
 
     def constraint_sql(self, model, schema_editor):
         return self._backend_constraint(schema_editor.connection).constraint_sql(model, schema_editor)
@@ -199,16 +273,16 @@ class NoOverlapConstraint(models.BaseConstraint):
 
     def validate(self, model, instance, exclude=None, using=DEFAULT_DB_ALIAS) -> None:
         exclude = exclude or set()
-        if {self.field, "appointment_time", "ends_at", "status"} & set(exclude):
+        if {self.field, self.start, self.end, "status"} & set(exclude):
             return
         owner_id = getattr(instance, f"{self.field}_id")
-        start, end = instance.appointment_time, instance.ends_at
+        start, end = getattr(instance, self.start), getattr(instance, self.end)
         if instance.status == Appointment.Status.CANCELLED or None in (owner_id, start, end):
             return
         clashes = (
             model._default_manager.using(using)
             .filter(**{f"{self.field}_id": owner_id})
-            .overlapping(start, end)
+            .overlapping(start, end, fields=(self.start, self.end))
             .exclude(status=Appointment.Status.CANCELLED)
         )
         if not instance._state.adding:
@@ -226,41 +300,44 @@ class NoOverlapConstraint(models.BaseConstraint):
         if constraint is not None:
             return constraint == self.name
         table = Appointment._meta.db_table
-        return f"{table}.{self.field}_id, {table}.appointment_time" in str(error)
+        return f"{table}.{self.field}_id, {table}.{self.start}" in str(error)
 
     def deconstruct(self):
         path, args, kwargs = super().deconstruct()
         kwargs["field"] = self.field
+        if (self.start, self.end) != ("appointment_time", "ends_at"):
+            kwargs["start"], kwargs["end"] = self.start, self.end
         return path, args, kwargs
+
+    def _identity(self) -> tuple:
+        return (self.name, self.field, self.start, self.end, self.violation_error_message)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, NoOverlapConstraint):
-            return (self.name, self.field, self.violation_error_message) == (
-                other.name,
-                other.field,
-                other.violation_error_message,
-            )
+            return self._identity() == other._identity()
         return super().__eq__(other)
 
     def __hash__(self) -> int:
-        return hash((self.name, self.field))
+        return hash(self._identity())
 
 
 class AppointmentQuerySet(models.QuerySet):
     def live(self) -> AppointmentQuerySet:
         return self.exclude(status=Appointment.Status.CANCELLED)
 
-    def overlapping(self, start, end) -> AppointmentQuerySet:
-        """Appointments sharing some of [start, end).
+    def overlapping(
+        self, start, end, *, fields: tuple[str, str] = ("appointment_time", "ends_at")
+    ) -> AppointmentQuerySet:
+        """Appointments whose range (by default the appointment itself; `BLOCKED_RANGE` for the
+        doctor's time it takes, buffers included) shares some of [start, end).
 
-        The lower bound on the start is implied (no appointment is longer than
-        MAX_APPOINTMENT_LENGTH) but lets the (doctor|patient, appointment_time)
-        indexes read a day's rows instead of everyone's whole history.
+        The lower bound on the start is implied (no range is longer than
+        MAX_APPOINTMENT_LENGTH) but lets the (doctor|patient, start) indexes read a day's rows
+        instead of everyone's whole history.
         """
+        first, last = fields
         return self.filter(
-            appointment_time__lt=end,
-            appointment_time__gt=start - MAX_APPOINTMENT_LENGTH,
-            ends_at__gt=start,
+            **{f"{first}__lt": end, f"{first}__gt": start - MAX_APPOINTMENT_LENGTH, f"{last}__gt": start}
         )
 
 
@@ -281,6 +358,12 @@ class Appointment(models.Model):
     doctor = models.ForeignKey(Doctor, on_delete=models.PROTECT, related_name="appointments", db_index=False)
     appointment_time = models.DateTimeField()
     ends_at = models.DateTimeField()
+    appointment_type = models.ForeignKey(
+        AppointmentType, on_delete=models.PROTECT, null=True, blank=True, related_name="appointments"
+    )
+    # The doctor's time the appointment takes: itself and its type's buffers around it.
+    blocked_from = models.DateTimeField(editable=False)
+    blocked_until = models.DateTimeField(editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     reason = models.CharField(max_length=500, blank=True)
     # Rises on every reschedule and on cancellation: the SEQUENCE of the calendar invite.
@@ -299,6 +382,7 @@ class Appointment(models.Model):
         ordering = ["appointment_time", "id"]
         indexes = [
             models.Index(fields=["doctor", "appointment_time"], name="appt_doctor_time_idx"),
+            models.Index(fields=["doctor", "blocked_from"], name="appt_doctor_blocked_idx"),
             models.Index(fields=["patient", "appointment_time"], name="appt_patient_time_idx"),
             models.Index(fields=["status", "appointment_time"], name="appt_status_time_idx"),
             models.Index(fields=["appointment_time", "id"], name="appt_time_idx"),
@@ -310,8 +394,17 @@ class Appointment(models.Model):
                 name="appointment_ends_after_start",
                 violation_error_message=ENDS_BEFORE_START,
             ),
+            models.CheckConstraint(
+                condition=Q(blocked_from__lte=F("appointment_time"), blocked_until__gte=F("ends_at")),
+                name="appointment_blocked_around",
+                violation_error_message=BLOCKED_AROUND_APPOINTMENT,
+            ),
             NoOverlapConstraint(
-                field="doctor", name="appointment_doctor_no_overlap", violation_error_message=DOCTOR_OVERLAP
+                field="doctor",
+                start="blocked_from",
+                end="blocked_until",
+                name="appointment_doctor_no_overlap",
+                violation_error_message=DOCTOR_OVERLAP,
             ),
             NoOverlapConstraint(
                 field="patient", name="appointment_patient_no_overlap", violation_error_message=PATIENT_OVERLAP
@@ -324,6 +417,12 @@ class Appointment(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status != self.Status.CANCELLED
+
+    def place(self, start, length: timedelta, *, before: timedelta = timedelta(0), after: timedelta = timedelta(0)):
+        """Set the appointment's range [start, start + length) and the doctor's blocked range
+        around it, `before` earlier and `after` later."""
+        self.appointment_time, self.ends_at = start, start + length
+        self.blocked_from, self.blocked_until = start - before, self.ends_at + after
 
 
 class MedicalRecord(models.Model):

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -46,7 +46,7 @@ RESCHEDULED = "The appointment has moved to {when}."
 MOVED = "The visit is now: {status}."
 
 # Fields of the slot finder carried from step to step of a booking.
-CARRIED_FIELDS = ("specialization", "doctor_q", "date", "patient")
+CARRIED_FIELDS = ("appointment_type", "specialization", "doctor_q", "date", "patient")
 
 
 def _htmx_partial(request: HttpRequest) -> bool:
@@ -117,10 +117,11 @@ def _book_submit(request: HttpRequest, user: User) -> HttpResponse:
             doctor=doctor,
             start=start,
             reason=form.cleaned_data["reason"],
+            appointment_type=form.chosen_type(),
         )
     except booking.SlotUnavailable as exc:
         return _book_step(request, finder, "slots", error=f"{SLOT_GONE} ({_error_message(exc)})")
-    except (booking.BookingError, PermissionDenied) as exc:
+    except (ValidationError, PermissionDenied) as exc:
         return _book_step(request, finder, "slots", error=_error_message(exc))
 
     notice = BOOKED_FOR if form.books_for_others else BOOKED
@@ -303,7 +304,9 @@ def _offer_slots(row: Row, data) -> None:
         day = max(timezone.localdate(row.appointment.appointment_time), first_bookable_day())
     row.mode = "reschedule"
     row.day = day
-    row.slots = booking.slots_free(doctor=row.appointment.doctor, day=day)
+    row.slots = booking.slots_free(
+        doctor=row.appointment.doctor, day=day, appointment_type=row.appointment.appointment_type
+    )
 
 
 def _render_row(request: HttpRequest, user: User, row: Row) -> HttpResponse:

@@ -10,7 +10,7 @@ from django.apps import apps as django_apps
 from django.contrib.auth.models import Group
 
 from clinic.access import RECEPTION_GROUP
-from clinic.models import Appointment, Doctor, MedicalRecord, Patient, TimeOff, User
+from clinic.models import Appointment, AppointmentType, Doctor, MedicalRecord, Patient, TimeOff, User
 
 PASSWORD = "a-Strong-pass-4-tests"
 
@@ -21,6 +21,9 @@ def reception_group() -> Group:
     if group is None:
         migration = importlib.import_module("clinic.migrations.0002_record_patient_trigger_reception_group")
         migration.create_reception_group(django_apps, None)
+        importlib.import_module("clinic.migrations.0009_appointment_types_blocked_range").grant_reception(
+            django_apps, None
+        )
         group = Group.objects.get(name=RECEPTION_GROUP)
     return group
 
@@ -72,6 +75,20 @@ class DoctorFactory(factory.django.DjangoModelFactory):
     working_days = factory.LazyFunction(lambda: [0, 1, 2, 3, 4, 5, 6])
 
 
+class AppointmentTypeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AppointmentType
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Visit type {n}")
+    duration_minutes = 30
+
+    @factory.post_generation
+    def doctors(obj, create, extracted, **kwargs):
+        if create and extracted:
+            obj.doctors.set(extracted)
+
+
 class TimeOffFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = TimeOff
@@ -90,6 +107,9 @@ class AppointmentFactory(factory.django.DjangoModelFactory):
     doctor = factory.SubFactory(DoctorFactory)
     appointment_time = factory.Faker("future_datetime", end_date="+30d", tzinfo=UTC)
     ends_at = factory.LazyAttribute(lambda a: a.appointment_time + timedelta(minutes=a.doctor.slot_minutes))
+    # Without a type, the doctor's time blocked is the appointment itself.
+    blocked_from = factory.LazyAttribute(lambda a: a.appointment_time)
+    blocked_until = factory.LazyAttribute(lambda a: a.ends_at)
     status = Appointment.Status.PENDING
     reason = "Check-up"
 

@@ -235,13 +235,23 @@ def test_only_the_two_overlap_constraints_read_as_a_taken_slot(patient, doctor, 
     # Skip the Python checks, as a concurrent request would have passed them.
     monkeypatch.setattr(Appointment, "full_clean", lambda self, *args, **kwargs: None)
     same_doctor = Appointment(
-        patient=PatientFactory(), doctor=doctor, appointment_time=next_monday_10, ends_at=first.ends_at
+        patient=PatientFactory(),
+        doctor=doctor,
+        appointment_time=next_monday_10,
+        ends_at=first.ends_at,
+        blocked_from=next_monday_10,
+        blocked_until=first.ends_at,
     )
     with pytest.raises(booking.SlotUnavailable) as taken:
         booking._save(same_doctor, patient.user)
     assert (taken.value.code, taken.value.messages) == ("slot_taken", [DOCTOR_OVERLAP])
     same_patient = Appointment(
-        patient=patient, doctor=DoctorFactory(), appointment_time=next_monday_10, ends_at=first.ends_at
+        patient=patient,
+        doctor=DoctorFactory(),
+        appointment_time=next_monday_10,
+        ends_at=first.ends_at,
+        blocked_from=next_monday_10,
+        blocked_until=first.ends_at,
     )
     with pytest.raises(booking.SlotUnavailable) as busy:
         booking._save(same_patient, patient.user)

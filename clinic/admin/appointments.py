@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django import forms
 from django.contrib import admin
-from django.db.models import Max, Min, Q
+from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
@@ -16,7 +18,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from clinic import access, booking, records
 from clinic.access import Role
 from clinic.admin.base import ClinicModelAdmin, ServiceForm
-from clinic.models import Appointment, AppointmentQuerySet, MedicalRecord
+from clinic.models import Appointment, AppointmentQuerySet, AppointmentType, Doctor, MedicalRecord
 from clinic.search import SEARCH_HELP, clean_term, names_matching
 
 
@@ -53,7 +55,7 @@ class RangeDatesQuerySet(AppointmentQuerySet):
 class AppointmentForm(ServiceForm):
     class Meta:
         model = Appointment
-        fields = ["patient", "doctor", "appointment_time", "status", "reason"]
+        fields = ["patient", "doctor", "appointment_type", "appointment_time", "status", "reason"]
 
     def apply(self, instance: Appointment) -> Appointment:
         data = self.cleaned_data
@@ -64,6 +66,7 @@ class AppointmentForm(ServiceForm):
                 doctor=data["doctor"],
                 start=data["appointment_time"],
                 reason=data.get("reason") or "",
+                appointment_type=data.get("appointment_type"),
             )
         return booking.appointment_change(
             actor=self.actor,
@@ -170,22 +173,25 @@ class AppointmentAdmin(ClinicModelAdmin, SimpleHistoryAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("patient", "doctor", "appointment_time", "reason")
-        return ("patient", "doctor", "appointment_time", "ends_at", "status", "reason")
+            return ("patient", "doctor", "appointment_type", "appointment_time", "reason")
+        return ("patient", "doctor", "appointment_type", "appointment_time", "ends_at", "status", "reason")
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
         if access.role_of(request.user) is Role.DOCTOR:
             # A doctor confirms or cancels; the front desk moves and edits.
-            return ("patient", "doctor", "appointment_time", "ends_at", "reason")
-        return ("ends_at",)
+            return ("patient", "doctor", "appointment_type", "appointment_time", "ends_at", "reason")
+        # A booked visit keeps its type: its length and buffers were booked with it.
+        return ("appointment_type", "ends_at")
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "patient":
             kwargs["queryset"] = access.patients_visible_to(request.user)
         elif db_field.name == "doctor":
             kwargs["queryset"] = access.doctors_visible_to(request.user)
+        elif db_field.name == "appointment_type":
+            kwargs["queryset"] = access.appointment_types_visible_to(request.user).filter(active=True)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_formset(self, request, form, formset, change):
@@ -258,3 +264,81 @@ class AppointmentAdmin(ClinicModelAdmin, SimpleHistoryAdmin):
     @admin.action(description="Cancel selected appointments", permissions=["change"])
     def cancel_appointments(self, request, queryset):
         self._move(request, queryset, booking.appointment_cancel, "cancelled")
+
+
+# --- Visit types -----------------------------------------------------------------------
+
+
+class AppointmentTypeForm(ServiceForm):
+    class Meta:
+        model = AppointmentType
+        fields = [*booking.TYPE_FIELDS, "doctors"]
+
+    doctors = forms.ModelMultipleChoiceField(
+        queryset=Doctor.objects.select_related("user"),
+        required=False,
+        widget=FilteredSelectMultiple("doctors", is_stacked=False),
+        help_text="The doctors who offer this visit.",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None and "doctors" in self.fields:
+            self.initial.setdefault("doctors", list(self.instance.doctors.values_list("pk", flat=True)))
+
+    def apply(self, instance: AppointmentType) -> AppointmentType:
+        data = self.cleaned_data
+        fields = {name: data[name] for name in booking.TYPE_FIELDS if name in data}
+        return booking.appointment_type_save(
+            actor=self.actor,
+            appointment_type=instance if instance.pk is not None else None,
+            doctors=data.get("doctors"),
+            **fields,
+        )
+
+
+@admin.register(AppointmentType)
+class AppointmentTypeAdmin(ClinicModelAdmin, SimpleHistoryAdmin):
+    """Visit types: their length, buffers, colour, who may book them and which doctors offer them."""
+
+    form = AppointmentTypeForm
+    doctor_actions = frozenset({"view"})
+    list_display = ("name", "duration_minutes", "buffers", "color", "bookable_online", "active", "offered_by")
+    list_filter = ("active", "bookable_online")
+    search_fields = ("name",)
+    ordering = ("name", "id")
+    visible_to = staticmethod(access.appointment_types_visible_to)
+    object_checks = {
+        "change": lambda user, kind: access.can_manage_appointment_types(user),
+        "delete": lambda user, kind: access.can_manage_appointment_types(user),
+    }
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(offering=Count("doctors"))
+
+    def get_fields(self, request, obj=None):
+        # Who may only look sees the doctors as a list: the form's field is the writable one.
+        doctors = "doctors" if self.has_change_permission(request, obj) or obj is None else "doctors_offering"
+        return (*booking.TYPE_FIELDS, doctors)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("doctors_offering",)
+
+    @admin.display(description="Doctors")
+    def doctors_offering(self, kind: AppointmentType) -> str:
+        return ", ".join(str(doctor) for doctor in kind.doctors.select_related("user")) or "None"
+
+    def delete_model(self, request, obj):
+        booking.appointment_type_delete(actor=request.user, appointment_type=obj)
+
+    def delete_queryset(self, request, queryset):
+        for kind in queryset:
+            booking.appointment_type_delete(actor=request.user, appointment_type=kind)
+
+    @admin.display(description="Buffers (before / after)")
+    def buffers(self, kind: AppointmentType) -> str:
+        return f"{kind.buffer_before_minutes} / {kind.buffer_after_minutes} min"
+
+    @admin.display(description="Doctors", ordering="offering")
+    def offered_by(self, kind: AppointmentType) -> int:
+        return kind.offering

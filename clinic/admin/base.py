@@ -143,11 +143,10 @@ class ClinicModelAdmin(admin.ModelAdmin):
         if self.visible_to is None:
             return super().get_queryset(request)
         # The changelist adds list_select_related only to a queryset without joins: add them here.
-        return (
-            self.visible_to(request.user)
-            .select_related(*self.list_select_related)
-            .order_by(*self.get_ordering(request))
-        )
+        queryset = self.visible_to(request.user)
+        if self.list_select_related:
+            queryset = queryset.select_related(*self.list_select_related)
+        return queryset.order_by(*self.get_ordering(request))
 
     def _allows(self, request: HttpRequest, action: str, obj: Model | None = None) -> bool:
         if action in self.refused_actions:

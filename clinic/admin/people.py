@@ -14,7 +14,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -235,11 +235,23 @@ class DoctorAdmin(ProfileAdmin):
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is not None:
-            fieldsets.append(("Schedule", {"fields": ("schedule",)}))
+            fieldsets.append(("Schedule", {"fields": ("visit_types", "schedule")}))
         return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
-        return ("schedule",) if obj is not None else ()
+        return ("visit_types", "schedule") if obj is not None else ()
+
+    @admin.display(description="Visit types offered")
+    def visit_types(self, doctor: Doctor) -> str:
+        kinds = list(doctor.appointment_types.order_by("name"))
+        if not kinds:
+            return "None: every visit is one slot long."
+        url = reverse("admin:clinic_appointmenttype_changelist")
+        return format_html_join(
+            ", ",
+            '<a href="{}">{} ({} min)</a>',
+            ((f"{url}{kind.pk}/change/", kind.name, kind.duration_minutes) for kind in kinds),
+        )
 
     @admin.display(description="Name", ordering="user__last_name")
     def name(self, doctor: Doctor) -> str:

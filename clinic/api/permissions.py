@@ -51,6 +51,13 @@ class AppointmentPermission(_ObjectChecks):
     can_delete = staticmethod(access.can_delete_appointment)
 
 
+class AppointmentTypePermission(BasePermission):
+    """Reading: any signed-in user (the selector decides which); writing: the front desk."""
+
+    def has_permission(self, request, view) -> bool:
+        return request.method in SAFE_METHODS or access.can_manage_appointment_types(request.user)
+
+
 class CanBook(BasePermission):
     def has_permission(self, request, view) -> bool:
         return access.can_book(request.user)

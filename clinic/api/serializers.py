@@ -13,7 +13,19 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from clinic import access
-from clinic.models import ACCOUNT_FIELDS, Appointment, Doctor, MedicalRecord, Patient
+from clinic.booking import TYPE_FIELDS
+from clinic.models import (
+    ACCOUNT_FIELDS,
+    COLOR_INVALID,
+    MAX_BUFFER_MINUTES,
+    MAX_DURATION_MINUTES,
+    MIN_DURATION_MINUTES,
+    Appointment,
+    AppointmentType,
+    Doctor,
+    MedicalRecord,
+    Patient,
+)
 
 PATIENT_REQUIRED = "Staff must say which patient the appointment is for."
 
@@ -164,6 +176,12 @@ class SlotsSerializer(serializers.Serializer):
 
 class SlotsQuerySerializer(serializers.Serializer):
     date = serializers.DateField(help_text="The clinic-local day, YYYY-MM-DD.")
+    type = VisibleRelatedField(
+        selector="appointment_types_visible_to",
+        model=AppointmentType,
+        required=False,
+        help_text="A visit type the doctor offers: the free starts for a visit of that length and buffers.",
+    )
 
 
 # --- Appointments ------------------------------------------------------------------
@@ -172,6 +190,7 @@ class SlotsQuerySerializer(serializers.Serializer):
 class AppointmentSerializer(serializers.ModelSerializer):
     patient = serializers.IntegerField(source="patient_id", read_only=True)
     doctor = serializers.IntegerField(source="doctor_id", read_only=True)
+    appointment_type = serializers.IntegerField(source="appointment_type_id", read_only=True, allow_null=True)
 
     class Meta:
         model = Appointment
@@ -183,6 +202,7 @@ class AppointmentSerializer(serializers.ModelSerializer):
             "ends_at",
             "status",
             "reason",
+            "appointment_type",
             "arrived_at",
             "started_at",
             "completed_at",
@@ -203,6 +223,13 @@ class AppointmentBookSerializer(serializers.Serializer):
         required=False,
         help_text="Required when staff book; a patient books for themselves.",
     )
+    appointment_type = VisibleRelatedField(
+        selector="appointment_types_visible_to",
+        model=AppointmentType,
+        allow_null=True,
+        default=None,
+        help_text="A visit type the doctor offers; without one, a slot of the doctor's length.",
+    )
 
     def validate(self, attrs: dict) -> dict:
         user = self.context["request"].user
@@ -222,6 +249,35 @@ class AppointmentChangeSerializer(serializers.Serializer):
     patient = VisibleRelatedField(selector="patients_visible_to", model=Patient, required=False)
     status = serializers.ChoiceField(choices=Appointment.Status.choices, required=False)
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+# --- Visit types --------------------------------------------------------------------
+
+
+class AppointmentTypeSerializer(serializers.ModelSerializer):
+    doctors = serializers.SerializerMethodField(help_text="The ids of the doctors who offer it.")
+
+    class Meta:
+        model = AppointmentType
+        fields = ["id", "name", *TYPE_FIELDS[1:], "doctors"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+    def get_doctors(self, appointment_type: AppointmentType) -> list[int]:
+        return sorted(doctor.pk for doctor in appointment_type.doctors.all())
+
+
+class AppointmentTypeWriteSerializer(serializers.Serializer):
+    """A new visit type or changes to one; the rules (ranges, unique name) are the model's."""
+
+    name = serializers.CharField(max_length=100)
+    duration_minutes = serializers.IntegerField(min_value=MIN_DURATION_MINUTES, max_value=MAX_DURATION_MINUTES)
+    buffer_before_minutes = serializers.IntegerField(min_value=0, max_value=MAX_BUFFER_MINUTES, required=False)
+    buffer_after_minutes = serializers.IntegerField(min_value=0, max_value=MAX_BUFFER_MINUTES, required=False)
+    color = serializers.RegexField(r"^#[0-9a-fA-F]{6}$", required=False, error_messages={"invalid": COLOR_INVALID})
+    bookable_online = serializers.BooleanField(required=False)
+    active = serializers.BooleanField(required=False)
+    doctors = VisibleRelatedField(selector="doctors_visible_to", model=Doctor, many=True, required=False)
 
 
 # --- Medical records ---------------------------------------------------------------

@@ -13,6 +13,7 @@ router.register("patients", views.PatientViewSet, basename="patient")
 router.register("doctors", views.DoctorViewSet, basename="doctor")
 router.register("appointments", views.AppointmentViewSet, basename="appointment")
 router.register("medical-records", views.MedicalRecordViewSet, basename="medical-record")
+router.register("appointment-types", views.AppointmentTypeViewSet, basename="appointment-type")
 
 urlpatterns = [
     path("registrations/", views.RegistrationView.as_view(), name="registration"),

@@ -25,6 +25,8 @@ from clinic.api.serializers import (
     AppointmentBookSerializer,
     AppointmentChangeSerializer,
     AppointmentSerializer,
+    AppointmentTypeSerializer,
+    AppointmentTypeWriteSerializer,
     DoctorCreateSerializer,
     DoctorSerializer,
     DoctorWriteSerializer,
@@ -185,13 +187,16 @@ class DoctorViewSet(ClinicViewMixin, ValuesListMixin, ProfileWritesMixin, viewse
     )
     @action(detail=True, methods=["get"], permission_classes=[IsAuthenticated], filterset_class=None)
     def slots(self, request, pk=None):
-        """The doctor's free future slot starts on a clinic-local day: on their grid and
-        hours, outside time off and other appointments, within the booking window."""
+        """The doctor's free future starts on a clinic-local day, for a visit of `type` (one the
+        doctor offers; without it, a slot of the doctor's length): on their grid, ending inside
+        their hours, outside time off, its blocked time (buffers included) clear of other
+        appointments', within the booking window."""
         doctor = self.get_object()
-        query = SlotsQuerySerializer(data=request.query_params)
+        query = SlotsQuerySerializer(data=request.query_params, context={"request": request})
         query.is_valid(raise_exception=True)
-        day = query.validated_data["date"]
-        starts = booking.slots_free(doctor=doctor, day=day)
+        day, appointment_type = query.validated_data["date"], query.validated_data.get("type")
+        booking.check_type(actor=request.user, doctor=doctor, appointment_type=appointment_type, field="type")
+        starts = booking.slots_free(doctor=doctor, day=day, appointment_type=appointment_type)
         return Response(SlotsSerializer({"doctor": doctor.pk, "date": day, "slots": starts}).data)
 
 
@@ -213,6 +218,7 @@ def _book(request) -> Response:
         "doctor": data["doctor"],
         "start": data["appointment_time"],
         "reason": data.get("reason", ""),
+        "appointment_type": data.get("appointment_type"),
     }
     if not key:
         appointment = booking.appointment_book(**booking_args)
@@ -288,6 +294,52 @@ class BookAppointmentView(ClinicViewMixin, generics.GenericAPIView):
     )
     def post(self, request):
         return _book(request)
+
+
+# --- Visit types -----------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Visit types (patients: those they may book online)"),
+    create=extend_schema(request=AppointmentTypeWriteSerializer, responses={201: AppointmentTypeSerializer}),
+    update=extend_schema(request=AppointmentTypeWriteSerializer, responses={200: AppointmentTypeSerializer}),
+    partial_update=extend_schema(request=AppointmentTypeWriteSerializer, responses={200: AppointmentTypeSerializer}),
+)
+class AppointmentTypeViewSet(ClinicViewMixin, viewsets.ModelViewSet):
+    """Visit types, each with its length, buffers before and after, colour and the doctors who
+    offer it. Every signed-in user reads them (patients only the active ones they may book
+    online); reception and the clinic admin write them. A type in use cannot be deleted (409):
+    set `active` to false to stop booking it."""
+
+    serializer_class = AppointmentTypeSerializer
+    permission_classes = [IsAuthenticated, permissions.AppointmentTypePermission]
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return access.appointment_types_visible_to(self.request.user).prefetch_related("doctors").order_by("id")
+
+    def create(self, request, *args, **kwargs):
+        serializer = AppointmentTypeWriteSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        saved = booking.appointment_type_save(actor=request.user, **serializer.validated_data)
+        return Response(self._render(saved), status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        appointment_type = self.get_object()
+        serializer = AppointmentTypeWriteSerializer(
+            data=request.data, partial=kwargs.get("partial", False), context={"request": request}
+        )
+        serializer.is_valid(raise_exception=True)
+        saved = booking.appointment_type_save(
+            actor=request.user, appointment_type=appointment_type, **serializer.validated_data
+        )
+        return Response(self._render(saved))
+
+    def perform_destroy(self, instance):
+        booking.appointment_type_delete(actor=self.request.user, appointment_type=instance)
+
+    def _render(self, appointment_type) -> dict:
+        return AppointmentTypeSerializer(self.get_queryset().get(pk=appointment_type.pk)).data
 
 
 # --- Medical records -----------------------------------------------------------------

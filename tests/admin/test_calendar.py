@@ -334,6 +334,8 @@ def _busy_clinic(doctors: int, appointments: int) -> list:
                 patient=patients[doctor_index % len(patients)],
                 appointment_time=start,
                 ends_at=start + timedelta(minutes=30),
+                blocked_from=start,
+                blocked_until=start + timedelta(minutes=30),
                 status=Status.CONFIRMED,
             )
         )
@@ -344,6 +346,8 @@ def _busy_clinic(doctors: int, appointments: int) -> list:
             patient=patient,
             appointment_time=at(9, days=-7 * (i + 1)),
             ends_at=at(9, days=-7 * (i + 1)) + timedelta(minutes=30),
+            blocked_from=at(9, days=-7 * (i + 1)),
+            blocked_until=at(9, days=-7 * (i + 1)) + timedelta(minutes=30),
             status=Status.NO_SHOW,
         )
         for i, patient in enumerate(patients)

@@ -50,6 +50,8 @@ DOCUMENTED_PATHS = {
     "/book-appointment/",
     "/medical-records/",
     "/medical-records/{id}/",
+    "/appointment-types/",
+    "/appointment-types/{id}/",
 }
 
 

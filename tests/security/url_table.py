@@ -79,6 +79,8 @@ ADMIN_MODELS: dict[str, tuple[tuple[int, int, int], ...]] = {
     # Medical records: never reception.
     "clinic/medicalrecord": ((200, 403, 200), (200, 403, 200), (200, 403, 200), (200, 403, 200), (403, 403, 200)),
     "clinic/timeoff": ((200, 200, 200), (200, 200, 200), (200, 200, 200), (200, 200, 200), (200, 200, 200)),
+    # Visit types: doctors read them; the front desk and the admin manage them.
+    "clinic/appointmenttype": ((200, 200, 200), (403, 200, 200), (200, 200, 200), (200, 200, 200), (403, 200, 200)),
     # Sign-in accounts: the clinic admin only. Reception edits patients' and doctors' accounts on
     # their pages, and never sets a password.
     "clinic/user": ((403, 403, 200), (403, 403, 200), (403, 403, 200), (403, 403, 200), (403, 403, 200)),
@@ -117,6 +119,7 @@ HISTORY_VERSIONS: dict[str, tuple[int, int, int]] = {
     "clinic/doctor": (200, 200, 200),
     "clinic/appointment": (200, 200, 200),
     "clinic/medicalrecord": (200, 403, 200),
+    "clinic/appointmenttype": (200, 200, 200),
 }
 
 
@@ -229,6 +232,11 @@ ROUTES: dict[str, Route] = {
     ),
     r"^\^appointments/\$$": Route(lambda w: "/appointments/", API_SIGNED_IN),
     r"^\^appointments/\(\?P<pk>": Route(lambda w: f"/appointments/{w.appointment.pk}/", API_SIGNED_IN),
+    # Visit types: every signed-in user reads them (patients those bookable online, as this one).
+    r"^\^appointment-types/\$$": Route(lambda w: "/appointment-types/", API_SIGNED_IN),
+    r"^\^appointment-types/\(\?P<pk>": Route(
+        lambda w: f"/appointment-types/{w.sample('clinic/appointmenttype')}/", API_SIGNED_IN
+    ),
     # Reception never sees medical records.
     r"^\^medical-records/\$$": Route(lambda w: "/medical-records/", (401, 200, 200, 403, 200)),
     r"^\^medical-records/\(\?P<pk>": Route(lambda w: f"/medical-records/{w.record.pk}/", (401, 200, 200, 403, 200)),
@@ -311,6 +319,7 @@ def build_world(start) -> World:
     from tests import factories
 
     doctor = factories.DoctorFactory(user__is_staff=True)
+    visit_type = factories.AppointmentTypeFactory(doctors=[doctor])
     appointment = factories.AppointmentFactory(doctor=doctor, appointment_time=start)
     record = factories.MedicalRecordFactory(appointment=appointment)
     time_off = factories.TimeOffFactory(
@@ -331,6 +340,7 @@ def build_world(start) -> World:
             "clinic/appointment": appointment.pk,
             "clinic/medicalrecord": record.pk,
             "clinic/timeoff": time_off.pk,
+            "clinic/appointmenttype": visit_type.pk,
             "clinic/user": appointment.patient.user_id,
             "auth/group": factories.reception_group().pk,
         },

@@ -29,8 +29,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.access import RECEPTION_GROUP
-from clinic.booking import day_bounds, grid_starts, slots_free, slots_free_for
-from clinic.models import Appointment, Doctor, MedicalRecord, Patient, User
+from clinic.booking import appointment_book, day_bounds, grid_starts, slots_free, slots_free_for
+from clinic.models import Appointment, AppointmentType, Doctor, MedicalRecord, Patient, User
 
 ADMIN = ("admin", "admin-demo-2026")
 RECEPTION = ("reception", "reception-demo-2026")
@@ -56,6 +56,12 @@ NOTES = [
     "ECG normal. No further tests needed.",
 ]
 # Today's schedule: the share of each doctor's slots that is booked, and what the visits are for.
+# Visit types: (name, minutes, buffer before, buffer after, colour, patients book it online).
+APPOINTMENT_TYPES = [
+    ("Follow-up", 15, 0, 0, "#2f855a", True),
+    ("New patient consultation", 45, 0, 10, "#2b6cb0", True),
+    ("Minor procedure", 30, 10, 15, "#b7791f", False),
+]
 TODAY_SHARE = 0.4
 TODAY_REASONS = [
     "Check-up",
@@ -103,8 +109,10 @@ class Command(BaseCommand):
             )
             patients.append(patient)
 
+        types = self._appointment_types(doctors)
         if not Appointment.objects.filter(patient__in=patients).exists():
             self._appointments(rng, doctors, patients, admin)
+            self._typed_visits(rng, doctors, patients, types, reception)
         self._today(doctors, patients)
 
         self.stdout.write(self.style.SUCCESS("Demo data ready. Logins (username / password):"))
@@ -151,6 +159,46 @@ class Command(BaseCommand):
             visit = self._create(patient, doctor, start, Appointment.Status.COMPLETED, "Consultation")
             MedicalRecord.objects.create(patient=patient, appointment=visit, notes=NOTES[index], author=doctor.user)
 
+    def _appointment_types(self, doctors) -> list[AppointmentType]:
+        """The demo's visit types, offered by every demo doctor."""
+        types = []
+        for name, minutes, before, after, color, online in APPOINTMENT_TYPES:
+            kind, created = AppointmentType.objects.get_or_create(
+                name=name,
+                defaults={
+                    "duration_minutes": minutes,
+                    "buffer_before_minutes": before,
+                    "buffer_after_minutes": after,
+                    "color": color,
+                    "bookable_online": online,
+                },
+            )
+            if created:
+                kind.doctors.set(doctors)
+            types.append(kind)
+        return types
+
+    def _typed_visits(self, rng: random.Random, doctors, patients, types, reception: User) -> None:
+        """A few visits of each type over the coming days, booked as the front desk would."""
+        today = timezone.localdate()
+        for offset in range(2, 9):
+            for kind in types:
+                doctor = rng.choice(doctors)
+                free = slots_free(doctor=doctor, day=today + timedelta(days=offset), appointment_type=kind)
+                if not free:
+                    continue
+                try:
+                    appointment_book(
+                        actor=reception,
+                        patient=rng.choice(patients),
+                        doctor=doctor,
+                        start=rng.choice(free),
+                        appointment_type=kind,
+                        reason=kind.name,
+                    )
+                except ValidationError:  # that patient is busy then
+                    continue
+
     def _today(self, doctors, patients) -> None:
         """About TODAY_SHARE of each doctor's slots today, as the front desk would see them now:
         earlier visits completed or missed, the current one with the doctor, the next ones
@@ -191,6 +239,8 @@ class Command(BaseCommand):
             doctor=doctor,
             appointment_time=start,
             ends_at=end,
+            blocked_from=start,
+            blocked_until=end,
             status=status,
             reason=reason,
             # The times the visit's moves would have stamped.

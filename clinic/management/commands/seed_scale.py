@@ -21,8 +21,9 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from clinic.booking import grid_starts
-from clinic.models import Appointment, Doctor, MedicalRecord, Patient, User
+from clinic.models import Appointment, AppointmentType, Doctor, MedicalRecord, Patient, User
 
+SCALE_TYPES = [("follow-up", 15, 0, 0), ("consultation", 45, 0, 10), ("procedure", 60, 10, 15)]
 PASSWORD = "scale-demo-2026"  # noqa: S105 (generated data)
 PREFIX = "scale"
 SPECIALIZATIONS = [
@@ -97,6 +98,7 @@ class Command(BaseCommand):
             n_patients,
             "patients",
         )
+        self._appointment_types(doctors)
         appointment_rows = self._appointments(doctors, patients, n_appts)
         self._records(appointment_rows, n_records)
         self.stdout.write(
@@ -150,6 +152,19 @@ class Command(BaseCommand):
             day -= timedelta(days=1)
         return sorted(days)
 
+    def _appointment_types(self, doctors: list[int]) -> None:
+        """A few visit types with buffers, offered by every doctor (the generated appointments have none)."""
+        offered_by = AppointmentType.doctors.through
+        for name, minutes, before, after in SCALE_TYPES:
+            kind, _ = AppointmentType.objects.get_or_create(
+                name=f"{PREFIX} {name}",
+                defaults={"duration_minutes": minutes, "buffer_before_minutes": before, "buffer_after_minutes": after},
+            )
+            offered_by.objects.bulk_create(
+                [offered_by(appointmenttype_id=kind.pk, doctor_id=doctor_id) for doctor_id in doctors],
+                batch_size=self.batch,
+            )
+
     def _appointments(self, doctors: list[int], patients: list[int], total: int) -> list[tuple[int, int, int]]:
         """At each slot the doctors see distinct patients: patient = perm[(t * D + d) mod P]."""
         template = Doctor(
@@ -189,6 +204,8 @@ class Command(BaseCommand):
                             doctor_id=doctor_id,
                             appointment_time=start,
                             ends_at=start + step,
+                            blocked_from=start,
+                            blocked_until=start + step,
                             status=status,
                             reason="Check-up",
                         )
