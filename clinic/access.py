@@ -22,7 +22,16 @@ from typing import TYPE_CHECKING
 from django.db import connection
 from django.db.models import QuerySet
 
-from clinic.models import ACCOUNT_FIELDS, Appointment, AppointmentType, Doctor, MedicalRecord, Patient, TimeOff
+from clinic.models import (
+    ACCOUNT_FIELDS,
+    Appointment,
+    AppointmentSeries,
+    AppointmentType,
+    Doctor,
+    MedicalRecord,
+    Patient,
+    TimeOff,
+)
 
 if TYPE_CHECKING:
     from clinic.models import User
@@ -189,6 +198,24 @@ def appointment_types_visible_to(user: User) -> QuerySet[AppointmentType]:
     if role in STAFF_ROLES or role is Role.DOCTOR:
         return qs
     return qs.filter(active=True, bookable_online=True)
+
+
+def can_book_series(user: User) -> bool:
+    """Book a course of visits: the front desk and the clinic admin."""
+    return role_of(user) in STAFF_ROLES
+
+
+def series_visible_to(user: User) -> QuerySet[AppointmentSeries]:
+    """Series of visits: staff see all, a doctor theirs, a patient their own."""
+    qs = AppointmentSeries.objects.select_related("patient__user", "doctor__user", "appointment_type")
+    role = role_of(user)
+    if role in STAFF_ROLES:
+        return qs
+    if role is Role.DOCTOR:
+        return qs.filter(doctor_id=_doctor_id(user))
+    if role is Role.PATIENT:
+        return qs.filter(patient_id=_patient_id(user))
+    return qs.none()
 
 
 def can_manage_appointment_types(user: User) -> bool:

@@ -32,6 +32,7 @@ from clinic.models import (
     PATIENT_OVERLAP,
     WEEKDAY_NAMES,
     Appointment,
+    AppointmentSeries,
     AppointmentType,
     Doctor,
     IdempotencyKey,
@@ -61,6 +62,8 @@ TYPE_NOT_OFFERED = "{doctor} does not offer {name} visits."
 TYPE_INACTIVE = "{name} visits are no longer booked."
 TYPE_NOT_ONLINE = "{name} visits are booked by the clinic: please call."
 TYPE_FIELD_UNKNOWN = "A visit type has no such field."
+SERIES_CONFLICTS = "{count} visit(s) of the series cannot be booked; nothing was booked."
+NOT_IN_SERIES = "This appointment is not part of a series."
 TYPE_FIELDS = (
     "name",
     "duration_minutes",
@@ -351,11 +354,40 @@ def appointment_book(
     if not access.can_book_for(actor, patient):
         raise PermissionDenied(NOT_ALLOWED)
     check_type(actor=actor, doctor=doctor, appointment_type=appointment_type)
+    appointment = _book_visit(
+        actor=actor,
+        patient=patient,
+        doctor=doctor,
+        start=start,
+        reason=reason,
+        appointment_type=appointment_type,
+        confirm=confirm,
+        now=now,
+    )
+    _queue_email(appointment, "confirmed" if confirm else "booked")
+    return appointment
+
+
+def _book_visit(
+    *,
+    actor: User,
+    patient: Patient,
+    doctor: Doctor,
+    start: datetime,
+    reason: str,
+    appointment_type: AppointmentType | None,
+    confirm: bool = False,
+    series: AppointmentSeries | None = None,
+    now: datetime | None = None,
+) -> Appointment:
+    """One visit booked under the rules (who may book for whom and the type are the caller's to
+    check), without its notice: `appointment_book` and `series_book` send their own."""
     check_bookable(doctor, start, appointment_type=appointment_type, now=now)
     appointment = Appointment(
         patient=patient,
         doctor=doctor,
         appointment_type=appointment_type,
+        series=series,
         status=Status.PENDING,
         reason=reason or "",
     )
@@ -365,7 +397,6 @@ def appointment_book(
             raise PermissionDenied(NOT_ALLOWED)
         appointment.status = Status.CONFIRMED
     _save(appointment, actor)
-    _queue_email(appointment, "confirmed" if confirm else "booked")
     return appointment
 
 
@@ -609,6 +640,112 @@ def appointment_change(
     if status is not None and status != appointment.status:
         appointment = appointment_move(actor=actor, appointment=appointment, status=status, now=now)
     return appointment
+
+
+# --- Series of visits --------------------------------------------------------------------
+
+
+class SeriesConflict(SlotUnavailable):
+    """Some visits of a series cannot be booked: HTTP 409 naming their times; nothing is booked."""
+
+    def __init__(self, conflicts: list[tuple[datetime, str]]) -> None:
+        super().__init__(SERIES_CONFLICTS.format(count=len(conflicts)), code="series_conflict")
+        self.conflicts = conflicts
+
+
+@dataclass(frozen=True)
+class SeriesBooked:
+    series: AppointmentSeries
+    appointments: list[Appointment]
+    # The times not booked (with `skip_conflicts`), each with the rule that refused it.
+    skipped: list[tuple[datetime, str]]
+
+
+def series_starts(start: datetime, *, every_weeks: int, count: int) -> list[datetime]:
+    """The starts of a series: `count` of them, every `every_weeks` weeks at `start`'s clinic
+    wall-clock time, whatever daylight-saving change lies between (UTC instants)."""
+    zone = clinic_zone()
+    local = start.astimezone(zone)
+    starts = []
+    for index in range(count):
+        day = local.date() + timedelta(weeks=every_weeks * index)
+        instant = _local(day, local.time(), zone)
+        # A wall time that does not exist that day (the clock jumps over it) is left as it would
+        # read an hour later; the grid check then refuses it like any other time off the grid.
+        starts.append((instant or datetime.combine(day, local.time(), tzinfo=zone)).astimezone(UTC))
+    return starts
+
+
+@transaction.atomic
+def series_book(
+    *,
+    actor: User,
+    patient: Patient,
+    doctor: Doctor,
+    start: datetime,
+    every_weeks: int,
+    count: int,
+    appointment_type: AppointmentType | None = None,
+    reason: str = "",
+    skip_conflicts: bool = False,
+    now: datetime | None = None,
+) -> SeriesBooked:
+    """Book a course of visits at the same wall-clock time: all of them or none (SeriesConflict,
+    409, naming each time that cannot be booked), or with `skip_conflicts` the ones that can.
+    The patient gets one email listing every visit, with an invite holding them all."""
+    if not access.can_book_series(actor):
+        raise PermissionDenied(NOT_ALLOWED)
+    check_type(actor=actor, doctor=doctor, appointment_type=appointment_type)
+    series = AppointmentSeries(
+        patient=patient,
+        doctor=doctor,
+        appointment_type=appointment_type,
+        every_weeks=every_weeks,
+        count=count,
+        created_by=actor,
+    )
+    series.full_clean()
+    series.save()
+    booked, refused = [], []
+    for visit_start in series_starts(start, every_weeks=every_weeks, count=count):
+        try:
+            with transaction.atomic():
+                booked.append(
+                    _book_visit(
+                        actor=actor,
+                        patient=patient,
+                        doctor=doctor,
+                        start=visit_start,
+                        reason=reason,
+                        appointment_type=appointment_type,
+                        series=series,
+                        now=now,
+                    )
+                )
+        except BookingError as exc:
+            refused.append((visit_start, exc.messages[0]))
+    if refused and (not skip_conflicts or not booked):
+        raise SeriesConflict(refused)
+    _queue_email(booked[0], "series")
+    return SeriesBooked(series=series, appointments=booked, skipped=refused)
+
+
+@transaction.atomic
+def series_cancel_from(*, actor: User, appointment: Appointment, now: datetime | None = None) -> list[Appointment]:
+    """Cancel `appointment` and the later live visits of its series, each under the usual rules
+    (a patient's cut-off included): if one of them may not be cancelled, none is."""
+    if appointment.series_id is None:
+        raise BookingError(NOT_IN_SERIES, code="not_in_series")
+    later = (
+        Appointment.objects.filter(
+            series_id=appointment.series_id,
+            appointment_time__gte=appointment.appointment_time,
+            status__in=(Status.PENDING, Status.CONFIRMED),
+        )
+        .select_related("patient__user", "doctor__user")
+        .order_by("appointment_time", "id")
+    )
+    return [appointment_cancel(actor=actor, appointment=visit, now=now) for visit in later]
 
 
 # --- Visit types ------------------------------------------------------------------------

@@ -57,21 +57,34 @@ def invite_uid(appointment: Appointment) -> str:
 
 def appointment_invite(appointment: Appointment, *, sequence: int | None = None) -> tuple[bytes, str]:
     """The appointment as an iCalendar object, and its METHOD (REQUEST, or CANCEL once cancelled)."""
-    cancelled = appointment.status == Appointment.Status.CANCELLED
-    method = "CANCEL" if cancelled else "REQUEST"
-    zone = timezone.get_default_timezone_name()
-    patient_user = appointment.patient.user
-    organizer_name, organizer_email = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    return _invite([(appointment, appointment.sequence if sequence is None else sequence)])
 
+
+def series_invite(appointments: list[Appointment]) -> tuple[bytes, str]:
+    """Every visit of a series in one iCalendar object: one event each, with its own UID."""
+    return _invite([(appointment, appointment.sequence) for appointment in appointments])
+
+
+def _invite(versions: list[tuple[Appointment, int]]) -> tuple[bytes, str]:
+    cancelled = all(appointment.status == Appointment.Status.CANCELLED for appointment, _ in versions)
+    method = "CANCEL" if cancelled else "REQUEST"
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("method", method)
-    calendar.add("x-wr-timezone", zone)
+    calendar.add("x-wr-timezone", timezone.get_default_timezone_name())
+    for appointment, sequence in versions:
+        calendar.add_component(_event(appointment, sequence))
+    return calendar.to_ical(), method
 
+
+def _event(appointment: Appointment, sequence: int) -> icalendar.Event:
+    zone = timezone.get_default_timezone_name()
+    patient_user = appointment.patient.user
+    organizer_name, organizer_email = parseaddr(settings.DEFAULT_FROM_EMAIL)
     event = icalendar.Event()
     event.add("uid", invite_uid(appointment))
-    event.add("sequence", appointment.sequence if sequence is None else sequence)
+    event.add("sequence", sequence)
     event.add("dtstamp", timezone.now().astimezone(UTC))
     event.add("dtstart", appointment.appointment_time.astimezone(UTC))
     event.add("dtend", appointment.ends_at.astimezone(UTC))
@@ -93,8 +106,7 @@ def appointment_invite(appointment: Appointment, *, sequence: int | None = None)
     attendee.params["role"] = icalendar.vText("REQ-PARTICIPANT")
     attendee.params["partstat"] = icalendar.vText("ACCEPTED")
     event.add("attendee", attendee)
-    calendar.add_component(event)
-    return calendar.to_ical(), method
+    return event
 
 
 def appointment_booked_email(appointment: Appointment, *, sequence: int | None = None) -> EmailMultiAlternatives:
@@ -122,13 +134,34 @@ def appointment_reminder_email(appointment: Appointment, *, sequence: int | None
     return _appointment_email(appointment, Kind.REMINDER, sequence=sequence)
 
 
+def appointment_series_email(appointment: Appointment, *, sequence: int | None = None) -> EmailMultiAlternatives:
+    """A series is booked: one email listing every visit still booked, with one invite for them
+    all (`appointment` is the series' first)."""
+    return _appointment_email(appointment, Kind.SERIES, sequence=sequence)
+
+
 EMAILS = {
     Kind.BOOKED: appointment_booked_email,
     Kind.CONFIRMED: appointment_confirmed_email,
     Kind.RESCHEDULED: appointment_rescheduled_email,
     Kind.CANCELLED: appointment_cancelled_email,
     Kind.REMINDER: appointment_reminder_email,
+    Kind.SERIES: appointment_series_email,
 }
+
+
+def _series_context(first: Appointment) -> dict:
+    """The visits of `first`'s series still booked, in order, as the series email lists them."""
+    visits = list(
+        Appointment.objects.filter(series_id=first.series_id)
+        .exclude(status=Appointment.Status.CANCELLED)
+        .select_related("patient__user", "doctor__user")
+        .order_by("appointment_time", "id")
+    )
+    for visit in visits:
+        visit.local_start = timezone.localtime(visit.appointment_time)
+        visit.local_end = timezone.localtime(visit.ends_at)
+    return {"series": first.series, "visits": visits}
 
 
 def _appointment_email(appointment: Appointment, kind: str, *, sequence: int | None) -> EmailMultiAlternatives:
@@ -152,6 +185,8 @@ def _appointment_email(appointment: Appointment, kind: str, *, sequence: int | N
         "CLINIC_ADDRESS": settings.CLINIC_ADDRESS,
         "CLINIC_PHONE": settings.CLINIC_PHONE,
     }
+    if kind == Kind.SERIES:
+        context.update(_series_context(appointment))
     subject = render_to_string(f"emails/appointment_{kind}_subject.txt", context)
     message = EmailMultiAlternatives(
         subject=" ".join(subject.split()),
@@ -165,7 +200,10 @@ def _appointment_email(appointment: Appointment, kind: str, *, sequence: int | N
         },
     )
     message.attach_alternative(render_to_string(f"emails/appointment_{kind}.html", context), "text/html")
-    ics, method = appointment_invite(appointment, sequence=sequence)
+    if kind == Kind.SERIES:
+        ics, method = series_invite(context["visits"])
+    else:
+        ics, method = appointment_invite(appointment, sequence=sequence)
     charset = Charset("utf-8")
     charset.body_encoding = None  # 8bit, like the text parts: readable in var/mail/ and in mail sources
     invite = MIMEText(ics.decode(), "calendar", charset)

@@ -341,6 +341,46 @@ class AppointmentQuerySet(models.QuerySet):
         )
 
 
+MIN_SERIES_COUNT, MAX_SERIES_COUNT = 2, 26
+MAX_SERIES_EVERY_WEEKS = 4
+
+
+class AppointmentSeries(models.Model):
+    """A course of visits: `count` appointments every `every_weeks` weeks at the same
+    clinic wall-clock time (six weekly physiotherapy sessions, say)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="series")
+    doctor = models.ForeignKey(Doctor, on_delete=models.PROTECT, related_name="series")
+    appointment_type = models.ForeignKey(
+        AppointmentType, on_delete=models.PROTECT, null=True, blank=True, related_name="series"
+    )
+    every_weeks = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_SERIES_EVERY_WEEKS)]
+    )
+    count = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(MIN_SERIES_COUNT), MaxValueValidator(MAX_SERIES_COUNT)]
+    )
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "appointment series"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(every_weeks__gte=1, every_weeks__lte=MAX_SERIES_EVERY_WEEKS),
+                name="series_every_weeks_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(count__gte=MIN_SERIES_COUNT, count__lte=MAX_SERIES_COUNT), name="series_count_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        weeks = "week" if self.every_weeks == 1 else f"{self.every_weeks} weeks"
+        return f"{self.count} visits every {weeks}: {self.patient} with {self.doctor}"
+
+
 class AppointmentStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     CONFIRMED = "confirmed", "Confirmed"
@@ -360,6 +400,9 @@ class Appointment(models.Model):
     ends_at = models.DateTimeField()
     appointment_type = models.ForeignKey(
         AppointmentType, on_delete=models.PROTECT, null=True, blank=True, related_name="appointments"
+    )
+    series = models.ForeignKey(
+        AppointmentSeries, on_delete=models.PROTECT, null=True, blank=True, related_name="appointments"
     )
     # The doctor's time the appointment takes: itself and its type's buffers around it.
     blocked_from = models.DateTimeField(editable=False)
@@ -476,6 +519,8 @@ class EmailKind(models.TextChoices):
     RESCHEDULED = "rescheduled", "Rescheduled"
     CANCELLED = "cancelled", "Cancelled"
     REMINDER = "reminder", "Reminder"
+    # Every visit of a series, in one email (kept on the series' first appointment).
+    SERIES = "series", "Series booked"
 
 
 class EmailStatus(models.TextChoices):

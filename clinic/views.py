@@ -41,6 +41,7 @@ BOOKED = "Your appointment is booked. We have emailed the details."
 BOOKED_FOR = "The appointment is booked; the patient has been emailed the details."
 SLOT_GONE = "Sorry, that slot has just been taken. Here are the free slots now."
 CANCELLED = "The appointment is cancelled."
+CANCELLED_FOLLOWING = "{count} appointment(s) of the series are cancelled: this one and the later ones."
 CONFIRMED = "The appointment is confirmed."
 RESCHEDULED = "The appointment has moved to {when}."
 MOVED = "The visit is now: {status}."
@@ -177,7 +178,10 @@ class Row:
     show_patient: bool
     # The visit's moves the viewer may make now: (status, button label).
     visit_moves: list[tuple[str, str]] = field(default_factory=list)
-    mode: str = ""  # "", "cancel" (asking to confirm) or "reschedule" (picking a new slot)
+    # Part of a series: cancelling it can take the later visits with it.
+    can_cancel_following: bool = False
+    # "", "cancel" or "cancel_following" (asking to confirm), "reschedule" (picking a new slot)
+    mode: str = ""
     day: date | None = None
     slots: list[datetime] = field(default_factory=list)
     error: str = ""
@@ -195,6 +199,7 @@ def _row(user: User, appointment: Appointment, now: datetime, **extra: Any) -> R
         can_reschedule=upcoming and access.can_reschedule_appointment(user, appointment),
         show_patient=access.role_of(user) is not Role.PATIENT,
         visit_moves=[(status, label) for status, label in VISIT_MOVE_LABELS.items() if status in moves],
+        can_cancel_following=appointment.series_id is not None and Appointment.Status.CANCELLED in moves,
         **extra,
     )
 
@@ -250,6 +255,8 @@ def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     row = _row(user, appointment, timezone.now())
     if action == "cancel" and row.can_cancel:
         row.mode = "cancel"
+    elif action == "cancel_following" and row.can_cancel_following:
+        row.mode = "cancel_following"
     elif action == "reschedule" and row.can_reschedule:
         _offer_slots(row, request.GET)
     return _render_row(request, user, row)
@@ -262,6 +269,9 @@ def _appointment_action(request: HttpRequest, user: User, appointment: Appointme
         if action == "cancel":
             booking.appointment_cancel(actor=user, appointment=appointment)
             notice = CANCELLED
+        elif action == "cancel_following":
+            cancelled = booking.series_cancel_from(actor=user, appointment=appointment)
+            notice = CANCELLED_FOLLOWING.format(count=len(cancelled))
         elif action == "confirm":
             booking.appointment_confirm(actor=user, appointment=appointment)
             notice = CONFIRMED

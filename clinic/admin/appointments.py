@@ -147,6 +147,7 @@ class AppointmentAdmin(ClinicModelAdmin, SimpleHistoryAdmin):
         "complete_appointments",
         "no_show_appointments",
         "cancel_appointments",
+        "cancel_series_from",
     )
     inlines = (RecordOfAppointmentInline,)
 
@@ -174,16 +175,16 @@ class AppointmentAdmin(ClinicModelAdmin, SimpleHistoryAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("patient", "doctor", "appointment_type", "appointment_time", "reason")
-        return ("patient", "doctor", "appointment_type", "appointment_time", "ends_at", "status", "reason")
+        return ("patient", "doctor", "appointment_type", "series", "appointment_time", "ends_at", "status", "reason")
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
         if access.role_of(request.user) is Role.DOCTOR:
             # A doctor confirms or cancels; the front desk moves and edits.
-            return ("patient", "doctor", "appointment_type", "appointment_time", "ends_at", "reason")
-        # A booked visit keeps its type: its length and buffers were booked with it.
-        return ("appointment_type", "ends_at")
+            return ("patient", "doctor", "appointment_type", "series", "appointment_time", "ends_at", "reason")
+        # A booked visit keeps its type (its length and buffers were booked with it) and its series.
+        return ("appointment_type", "series", "ends_at")
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "patient":
@@ -260,6 +261,19 @@ class AppointmentAdmin(ClinicModelAdmin, SimpleHistoryAdmin):
     @admin.action(description="Mark the selected appointments as no-shows", permissions=["change"])
     def no_show_appointments(self, request, queryset):
         self._move(request, queryset, booking.appointment_no_show, "marked as a no-show", notified=False)
+
+    @admin.action(description="Cancel the selected and the later visits of their series", permissions=["change"])
+    def cancel_series_from(self, request, queryset):
+        # From the earliest selected visit of each series.
+        firsts: dict[int, Appointment] = {}
+        for appointment in queryset.filter(series__isnull=False).order_by("appointment_time", "id"):
+            firsts.setdefault(appointment.series_id, appointment)
+        self.run_for_each(
+            request,
+            firsts.values(),
+            lambda appointment: booking.series_cancel_from(actor=request.user, appointment=appointment),
+            "{count} series cancelled from the selected visit on; the patients are notified by email.",
+        )
 
     @admin.action(description="Cancel selected appointments", permissions=["change"])
     def cancel_appointments(self, request, queryset):

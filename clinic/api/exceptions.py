@@ -17,11 +17,12 @@ from django.core.exceptions import (
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError, RestrictedError
 from rest_framework import status
+from rest_framework.fields import DateTimeField
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from clinic.booking import BookingError
+from clinic.booking import BookingError, SeriesConflict
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, (SuspiciousOperation, BadRequest)):
         return _bad_request(exc)
     if isinstance(exc, BookingError):
-        return Response({"detail": exc.messages[0], "code": exc.code}, status=exc.status_code)
+        body = {"detail": exc.messages[0], "code": exc.code}
+        if isinstance(exc, SeriesConflict):
+            body["conflicts"] = [DateTimeField().to_representation(start) for start, _ in exc.conflicts]
+        return Response(body, status=exc.status_code)
     if isinstance(exc, (ProtectedError, RestrictedError)):
         return Response({"detail": PROTECTED_DELETE}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):

@@ -58,6 +58,16 @@ class AppointmentTypePermission(BasePermission):
         return request.method in SAFE_METHODS or access.can_manage_appointment_types(request.user)
 
 
+class SeriesPermission(BasePermission):
+    """Booking a series: the front desk. Reading and cancelling: what the selector and the
+    cancel rules allow."""
+
+    def has_permission(self, request, view) -> bool:
+        if getattr(view, "action", None) == "create":
+            return access.can_book_series(request.user)
+        return True
+
+
 class CanBook(BasePermission):
     def has_permission(self, request, view) -> bool:
         return access.can_book(request.user)

@@ -19,8 +19,12 @@ from clinic.models import (
     COLOR_INVALID,
     MAX_BUFFER_MINUTES,
     MAX_DURATION_MINUTES,
+    MAX_SERIES_COUNT,
+    MAX_SERIES_EVERY_WEEKS,
     MIN_DURATION_MINUTES,
+    MIN_SERIES_COUNT,
     Appointment,
+    AppointmentSeries,
     AppointmentType,
     Doctor,
     MedicalRecord,
@@ -191,6 +195,7 @@ class AppointmentSerializer(serializers.ModelSerializer):
     patient = serializers.IntegerField(source="patient_id", read_only=True)
     doctor = serializers.IntegerField(source="doctor_id", read_only=True)
     appointment_type = serializers.IntegerField(source="appointment_type_id", read_only=True, allow_null=True)
+    series = serializers.IntegerField(source="series_id", read_only=True, allow_null=True)
 
     class Meta:
         model = Appointment
@@ -203,6 +208,7 @@ class AppointmentSerializer(serializers.ModelSerializer):
             "status",
             "reason",
             "appointment_type",
+            "series",
             "arrived_at",
             "started_at",
             "completed_at",
@@ -249,6 +255,77 @@ class AppointmentChangeSerializer(serializers.Serializer):
     patient = VisibleRelatedField(selector="patients_visible_to", model=Patient, required=False)
     status = serializers.ChoiceField(choices=Appointment.Status.choices, required=False)
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+# --- Series of visits ----------------------------------------------------------------
+
+
+class AppointmentSeriesCreateSerializer(serializers.Serializer):
+    """A course of visits: the first at `appointment_time`, then every `every_weeks` weeks at
+    the same clinic wall-clock time, `count` in all."""
+
+    patient = VisibleRelatedField(selector="patients_visible_to", model=Patient)
+    doctor = VisibleRelatedField(selector="doctors_visible_to", model=Doctor)
+    appointment_time = serializers.DateTimeField()
+    appointment_type = VisibleRelatedField(
+        selector="appointment_types_visible_to", model=AppointmentType, allow_null=True, default=None
+    )
+    every_weeks = serializers.IntegerField(min_value=1, max_value=MAX_SERIES_EVERY_WEEKS)
+    count = serializers.IntegerField(min_value=MIN_SERIES_COUNT, max_value=MAX_SERIES_COUNT)
+    skip_conflicts = serializers.BooleanField(
+        default=False, help_text="Book the visits that can be booked and list the others, rather than none."
+    )
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class AppointmentSeriesSerializer(serializers.ModelSerializer):
+    patient = serializers.IntegerField(source="patient_id", read_only=True)
+    doctor = serializers.IntegerField(source="doctor_id", read_only=True)
+    appointment_type = serializers.IntegerField(source="appointment_type_id", read_only=True, allow_null=True)
+    appointments = serializers.SerializerMethodField(help_text="The ids of its visits, in time order.")
+
+    class Meta:
+        model = AppointmentSeries
+        fields = ["id", "patient", "doctor", "appointment_type", "every_weeks", "count", "appointments", "created_at"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+    def get_appointments(self, series: AppointmentSeries) -> list[int]:
+        return [appointment.pk for appointment in series.appointments.order_by("appointment_time", "id")]
+
+
+class AppointmentSeriesBookedSerializer(AppointmentSeriesSerializer):
+    skipped = serializers.ListField(
+        child=serializers.DateTimeField(), read_only=True, help_text="The starts not booked (skip_conflicts)."
+    )
+
+    class Meta(AppointmentSeriesSerializer.Meta):
+        fields = [*AppointmentSeriesSerializer.Meta.fields, "skipped"]
+        read_only_fields = fields
+
+
+class SeriesConflictSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    conflicts = serializers.ListField(child=serializers.DateTimeField())
+
+
+class SeriesCancelSerializer(serializers.Serializer):
+    # `from` is a Python keyword: the field is declared under another name and renamed below.
+    from_ = VisibleRelatedField(
+        selector="appointments_visible_to",
+        model=Appointment,
+        help_text="The visit of the series to cancel from: it and the later ones are cancelled.",
+    )
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")
+        return fields
+
+
+class SeriesCancelledSerializer(serializers.Serializer):
+    cancelled = serializers.ListField(child=serializers.IntegerField())
 
 
 # --- Visit types --------------------------------------------------------------------

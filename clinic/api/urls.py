@@ -14,6 +14,7 @@ router.register("doctors", views.DoctorViewSet, basename="doctor")
 router.register("appointments", views.AppointmentViewSet, basename="appointment")
 router.register("medical-records", views.MedicalRecordViewSet, basename="medical-record")
 router.register("appointment-types", views.AppointmentTypeViewSet, basename="appointment-type")
+router.register("appointment-series", views.AppointmentSeriesViewSet, basename="appointment-series")
 
 urlpatterns = [
     path("registrations/", views.RegistrationView.as_view(), name="registration"),

@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import generics, status, viewsets
+from rest_framework import generics, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -25,6 +26,9 @@ from clinic.api.serializers import (
     AppointmentBookSerializer,
     AppointmentChangeSerializer,
     AppointmentSerializer,
+    AppointmentSeriesBookedSerializer,
+    AppointmentSeriesCreateSerializer,
+    AppointmentSeriesSerializer,
     AppointmentTypeSerializer,
     AppointmentTypeWriteSerializer,
     DoctorCreateSerializer,
@@ -36,6 +40,9 @@ from clinic.api.serializers import (
     PatientSerializer,
     PatientWriteSerializer,
     RegistrationSerializer,
+    SeriesCancelledSerializer,
+    SeriesCancelSerializer,
+    SeriesConflictSerializer,
     SlotsQuerySerializer,
     SlotsSerializer,
 )
@@ -294,6 +301,65 @@ class BookAppointmentView(ClinicViewMixin, generics.GenericAPIView):
     )
     def post(self, request):
         return _book(request)
+
+
+# --- Series of visits --------------------------------------------------------------------
+
+
+@extend_schema(tags=["appointment-series"])
+class AppointmentSeriesViewSet(ClinicViewMixin, viewsets.GenericViewSet):
+    """Courses of visits at the same wall-clock time every one to four weeks. Reception and the
+    clinic admin book them; the patient and the doctor read theirs. Booking is all or none:
+    409 with the times that conflict, unless `skip_conflicts` books the rest and lists them."""
+
+    serializer_class = AppointmentSeriesSerializer
+    permission_classes = [IsAuthenticated, permissions.SeriesPermission]
+    may_conflict = True
+
+    def get_queryset(self):
+        return access.series_visible_to(self.request.user).order_by("id")
+
+    @extend_schema(
+        request=AppointmentSeriesCreateSerializer,
+        responses={201: AppointmentSeriesBookedSerializer, 409: SeriesConflictSerializer},
+    )
+    def create(self, request):
+        """Book a series of visits."""
+        serializer = AppointmentSeriesCreateSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        booked = booking.series_book(
+            actor=request.user,
+            patient=data["patient"],
+            doctor=data["doctor"],
+            start=data["appointment_time"],
+            appointment_type=data["appointment_type"],
+            every_weeks=data["every_weeks"],
+            count=data["count"],
+            skip_conflicts=data["skip_conflicts"],
+            reason=data["reason"],
+        )
+        body = AppointmentSeriesBookedSerializer(booked.series).data
+        body["skipped"] = [serializers.DateTimeField().to_representation(start) for start, _ in booked.skipped]
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def retrieve(self, request, pk=None):
+        """A series and its visits."""
+        return Response(AppointmentSeriesSerializer(self.get_object()).data)
+
+    @extend_schema(request=SeriesCancelSerializer, responses={200: SeriesCancelledSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel the visit `from` and the later ones of the series, each under the usual rules
+        (a patient's cut-off included): if one may not be cancelled, none is."""
+        series = self.get_object()
+        serializer = SeriesCancelSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        first = serializer.validated_data["from"]
+        if first.series_id != series.pk:
+            raise ValidationError({"from": [booking.NOT_IN_SERIES]})
+        cancelled = booking.series_cancel_from(actor=request.user, appointment=first)
+        return Response({"cancelled": [appointment.pk for appointment in cancelled]})
 
 
 # --- Visit types -----------------------------------------------------------------------

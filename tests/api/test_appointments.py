@@ -33,7 +33,7 @@ def test_a_patient_books_for_themselves_pending_with_an_email(
     body = response.json()
     assert set(body) == {
         *("id", "patient", "doctor", "appointment_time", "ends_at", "status", "reason", "created_at"),
-        *("appointment_type", "arrived_at", "started_at", "completed_at"),
+        *("appointment_type", "series", "arrived_at", "started_at", "completed_at"),
     }
     assert (body["arrived_at"], body["started_at"], body["completed_at"]) == (None, None, None)
     assert body["patient"] == patient.pk and body["doctor"] == doctor.pk and body["status"] == "pending"

@@ -77,6 +77,7 @@ def test_the_reader_takes_each_column_once_from_the_serializer_sources():
         "status",
         "reason",
         "appointment_type_id",
+        "series_id",
         "arrived_at",
         "started_at",
         "completed_at",

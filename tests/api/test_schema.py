@@ -52,6 +52,9 @@ DOCUMENTED_PATHS = {
     "/medical-records/{id}/",
     "/appointment-types/",
     "/appointment-types/{id}/",
+    "/appointment-series/",
+    "/appointment-series/{id}/",
+    "/appointment-series/{id}/cancel/",
 }
 
 

@@ -245,3 +245,20 @@ def test_unknown_action_is_a_message(patient, upcoming, htmx_headers):
 def test_home_sends_people_where_they_belong(client, patient):
     assert client.get("/")["Location"] == "/accounts/login/"
     assert signed_in(patient.user).get("/")["Location"] == "/my/appointments/"
+
+
+def test_a_patient_cancels_a_visit_of_a_series_and_the_later_ones_after_asking(patient, gp, slot):
+    booked = booking.series_book(
+        actor=factories.ReceptionFactory(), patient=patient, doctor=gp, start=slot, every_weeks=1, count=3
+    )
+    first, second, third = booked.appointments
+    client = signed_in(patient.user)
+    page = client.get("/my/appointments/").content.decode()
+    assert f"/my/appointments/{second.pk}/?action=cancel_following" in page
+    asked = client.get(f"/my/appointments/{second.pk}/", {"action": "cancel_following"}).content.decode()
+    assert "Cancel this appointment and the later ones of its series?" in asked
+    response = client.post(f"/my/appointments/{second.pk}/", {"action": "cancel_following"})
+    assert response.status_code == 302
+    assert views.CANCELLED_FOLLOWING.format(count=2) in client.get("/my/appointments/").content.decode()
+    statuses = dict(Appointment.objects.values_list("pk", "status"))
+    assert [statuses[a.pk] for a in (first, second, third)] == [Status.PENDING, Status.CANCELLED, Status.CANCELLED]

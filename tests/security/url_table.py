@@ -237,6 +237,14 @@ ROUTES: dict[str, Route] = {
     r"^\^appointment-types/\(\?P<pk>": Route(
         lambda w: f"/appointment-types/{w.sample('clinic/appointmenttype')}/", API_SIGNED_IN
     ),
+    # Series: the front desk books them (an empty POST is a 400); patient P has none to see.
+    r"^\^appointment-series/\$$": Route(lambda w: "/appointment-series/", (401, 403, 403, 400, 400), "POST"),
+    r"^\^appointment-series/\(\?P<pk>\[\^/\]\+\)/\$$": Route(
+        lambda w: f"/appointment-series/{w.series.pk}/", (401, 404, 200, 200, 200)
+    ),
+    r"^\^appointment-series/\(\?P<pk>\[\^/\]\+\)/cancel/": Route(
+        lambda w: f"/appointment-series/{w.series.pk}/cancel/", (401, 404, 400, 400, 400), "POST"
+    ),
     # Reception never sees medical records.
     r"^\^medical-records/\$$": Route(lambda w: "/medical-records/", (401, 200, 200, 403, 200)),
     r"^\^medical-records/\(\?P<pk>": Route(lambda w: f"/medical-records/{w.record.pk}/", (401, 200, 200, 403, 200)),
@@ -269,6 +277,7 @@ class World:
     time_off: object
     reception: object
     admin: object
+    series: object
     samples: dict[str, object]
 
     @property
@@ -315,7 +324,7 @@ def build_world(start) -> World:
     from rest_framework.test import APIClient
 
     from clinic.api.tokens import ClinicRefreshToken
-    from clinic.models import EmailOutbox
+    from clinic.models import AppointmentSeries, EmailOutbox
     from tests import factories
 
     doctor = factories.DoctorFactory(user__is_staff=True)
@@ -326,6 +335,10 @@ def build_world(start) -> World:
         doctor=doctor, starts_at=start + timedelta(days=3), ends_at=start + timedelta(days=4)
     )
     clinic_admin = factories.AdminFactory()
+    # A series of doctor D with another patient than P (P's view of it is a 404).
+    series = AppointmentSeries.objects.create(
+        patient=factories.PatientFactory(), doctor=doctor, every_weeks=1, count=2, created_by=clinic_admin
+    )
     world = World(
         patient=appointment.patient,
         doctor=doctor,
@@ -334,6 +347,7 @@ def build_world(start) -> World:
         time_off=time_off,
         reception=factories.ReceptionFactory(),
         admin=clinic_admin,
+        series=series,
         samples={
             "clinic/patient": appointment.patient.pk,
             "clinic/doctor": doctor.pk,

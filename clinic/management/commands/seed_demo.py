@@ -29,7 +29,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.access import RECEPTION_GROUP
-from clinic.booking import appointment_book, day_bounds, grid_starts, slots_free, slots_free_for
+from clinic.booking import (
+    SeriesConflict,
+    appointment_book,
+    day_bounds,
+    grid_starts,
+    series_book,
+    slots_free,
+    slots_free_for,
+)
 from clinic.models import Appointment, AppointmentType, Doctor, MedicalRecord, Patient, User
 
 ADMIN = ("admin", "admin-demo-2026")
@@ -113,6 +121,7 @@ class Command(BaseCommand):
         if not Appointment.objects.filter(patient__in=patients).exists():
             self._appointments(rng, doctors, patients, admin)
             self._typed_visits(rng, doctors, patients, types, reception)
+            self._series(doctors, patients, types, reception)
         self._today(doctors, patients)
 
         self.stdout.write(self.style.SUCCESS("Demo data ready. Logins (username / password):"))
@@ -198,6 +207,35 @@ class Command(BaseCommand):
                     )
                 except ValidationError:  # that patient is busy then
                     continue
+
+    def _series(self, doctors, patients, types, reception: User) -> None:
+        """Two courses of visits: six weekly follow-ups, and four fortnightly consultations."""
+        today = timezone.localdate()
+        for patient, doctor, kind, every_weeks, count in (
+            (patients[1], doctors[0], types[0], 1, 6),
+            (patients[2], doctors[1], types[1], 2, 4),
+        ):
+            day = today + timedelta(days=3)
+            free = slots_free(doctor=doctor, day=day, appointment_type=kind)
+            while not free and day < today + timedelta(days=30):
+                day += timedelta(days=1)
+                free = slots_free(doctor=doctor, day=day, appointment_type=kind)
+            if not free:
+                continue
+            try:
+                series_book(
+                    actor=reception,
+                    patient=patient,
+                    doctor=doctor,
+                    start=free[len(free) // 2],
+                    appointment_type=kind,
+                    every_weeks=every_weeks,
+                    count=count,
+                    skip_conflicts=True,
+                    reason=f"Course of {kind.name.lower()}s",
+                )
+            except SeriesConflict:  # none of its times free: the demo goes without it
+                continue
 
     def _today(self, doctors, patients) -> None:
         """About TODAY_SHARE of each doctor's slots today, as the front desk would see them now:
