@@ -294,6 +294,7 @@ APPOINTMENT_COLUMNS = (
     "ends_at",
     "status",
     "reason",
+    "appointment_type__name",
     "patient__phone",
     "patient__user__first_name",
     "patient__user__last_name",
@@ -321,10 +322,11 @@ def calendar_events(
     shown = access.appointments_visible_to(user).filter(doctor_id__in=doctor_ids).overlapping(start, end)
     if not cancelled:
         shown = shown.live()
-    # The doctors are at hand already: join only the patients, and read only the columns shown.
+    # The doctors are at hand already: join only the patients and the visit types, and read only
+    # the columns shown.
     appointments = list(
         shown.select_related(None)
-        .select_related("patient__user")
+        .select_related("patient__user", "appointment_type")
         .only(*APPOINTMENT_COLUMNS)
         .order_by("appointment_time", "id")
     )
@@ -363,6 +365,7 @@ def calendar_events(
                     "phone": patient.phone,
                     "email": patient.user.email,
                     "reason": appointment.reason,
+                    "typeName": appointment.appointment_type.name if appointment.appointment_type_id else "",
                     "noShows": no_shows.get(patient.pk, 0),
                     "moves": [{"status": status, "label": MOVE_LABELS[status]} for status in moves],
                 },

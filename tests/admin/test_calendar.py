@@ -195,8 +195,14 @@ def test_events_carry_blocks_time_off_and_closed_hours(now, reception_client):
     factories.AppointmentFactory(
         patient=patient, doctor=doctor, appointment_time=at(9, days=-30), status=Status.NO_SHOW
     )
+    kind = factories.AppointmentTypeFactory(name="Follow-up", doctors=[doctor])
     visit = factories.AppointmentFactory(
-        patient=patient, doctor=doctor, appointment_time=at(10), status=Status.CONFIRMED, reason="Cough"
+        patient=patient,
+        doctor=doctor,
+        appointment_time=at(10),
+        status=Status.CONFIRMED,
+        reason="Cough",
+        appointment_type=kind,
     )
     cancelled = factories.AppointmentFactory(doctor=doctor, appointment_time=at(11), status=Status.CANCELLED)
     factories.TimeOffFactory(doctor=doctor, starts_at=at(13), ends_at=at(14), reason="Training")
@@ -226,6 +232,7 @@ def test_events_carry_blocks_time_off_and_closed_hours(now, reception_client):
                 "phone": "+1 555 0142",
                 "email": patient.user.email,
                 "reason": "Cough",
+                "typeName": "Follow-up",
                 "noShows": 1,
                 # Two hours before the start: check-in is open, and it may still be cancelled.
                 "moves": [{"status": "arrived", "label": "Check in"}, {"status": "cancelled", "label": "Cancel…"}],

@@ -451,6 +451,9 @@
         status.append(" ", element("span", "clinic-ev__badge", `${props.noShows} no-show${props.noShows === 1 ? "" : "s"}`));
       }
       const nodes = [head, status];
+      if (props.typeName) {
+        nodes.push(element("span", "clinic-ev__type", props.typeName));
+      }
       if (props.reason) {
         nodes.push(element("span", "clinic-ev__reason", props.reason));
       }
