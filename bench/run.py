@@ -34,6 +34,8 @@ PROFILES = {
     "1m": {"patients": 100_000, "doctors": 50, "appointments": 1_000_000, "records": 50_000},
 }
 PAGE = 50
+# Raise when seed_scale makes different data.
+SEED_VERSION = 2
 # The environment and fixtures of each profile run, for the side-by-side growth runs.
 PREPARED: dict[str, tuple[dict, dict]] = {}
 
@@ -56,7 +58,8 @@ def prepare_database(name: str, sizes: dict) -> dict:
     """A migrated database with the profile's scale data, reused when it already matches."""
     db = f"clinic_bench_{name}"
     env = {**os.environ, "DATABASE_URL": f"{PG}/{db}", "DJANGO_SETTINGS_MODULE": "config.settings.bench"}
-    marker = json.dumps(sizes, sort_keys=True)
+    # A database seeded by an older seed_scale (without visit types, say) is seeded again.
+    marker = json.dumps({**sizes, "seed_version": SEED_VERSION}, sort_keys=True)
     exists = psql(f"SELECT 1 FROM pg_database WHERE datname = '{db}'") == "1"
     if exists:
         try:
