@@ -23,6 +23,7 @@ import time
 import urllib.request
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote_plus
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -124,8 +125,8 @@ from django.contrib.auth.models import Group
 from django.contrib.sessions.backends.db import SessionStore
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
-from clinic.access import RECEPTION_GROUP
-from clinic.booking import slots_free
+from clinic.access import RECEPTION_GROUP, manage_token
+from clinic.booking import BookingWindow, slots_free
 from clinic.models import Appointment, AppointmentType, Doctor, MedicalRecord, Patient, User
 
 reception, _ = User.objects.get_or_create(username="bench-reception", defaults={"email": "bench-reception@clinic.example", "is_staff": True})
@@ -135,6 +136,10 @@ doctor = Doctor.objects.order_by("id").first()
 patient = Appointment.objects.filter(doctor=doctor).order_by("id").first().patient
 appointment = Appointment.objects.filter(doctor=doctor).order_by("-appointment_time").first()
 record = MedicalRecord.objects.order_by("id").first()
+# A live appointment days ahead, for the manage link of its notice.
+live = Appointment.objects.filter(
+    doctor=doctor, status__in=["pending", "confirmed"], appointment_time__gt=timezone.now() + timedelta(days=2)
+).order_by("appointment_time").first()
 day = timezone.localdate() + timedelta(days=1)
 while not slots_free(doctor=doctor, day=day):
     day += timedelta(days=1)
@@ -157,44 +162,44 @@ last = Appointment.objects.order_by("-appointment_time").values_list("appointmen
 start_day = max(timezone.localdate(), timezone.localtime(last).date()) + timedelta(days=1)
 doctors = list(Doctor.objects.order_by("id")[:50])
 patients = list(Patient.objects.order_by("id").values_list("id", flat=True)[:5000])
-bodies = []
-for offset in range(0, 80):
-    d = start_day + timedelta(days=offset)
-    if (d - timezone.localdate()).days > 88:
-        break
-    for doc in doctors:
-        bodies += [{"doctor": doc.id, "appointment_time": s.isoformat()} for s in slots_free(doctor=doc, day=d)]
-bodies.sort(key=lambda b: (b["appointment_time"], b["doctor"]))
-# Like seed_scale: at one time the doctors see distinct patients, so nobody is double-booked.
-times, previous, n = -1, None, 0
-for b in bodies:
-    if b["appointment_time"] != previous:
-        times, previous, n = times + 1, b["appointment_time"], 0
-    b["patient"] = patients[(times * len(doctors) + n) % len(patients)]
-    n += 1
-# Typed bookings (a consultation with a buffer after it) on later days than the plain ones.
+# The days left in the booking window: the plain bookings take the first half, the typed ones
+# (a consultation with a buffer after it) the second, so that neither meets the other.
+latest = BookingWindow.at(timezone.now()).latest.date()
+days = [start_day + timedelta(days=n) for n in range((latest - start_day).days)]
+if len(days) < 2:
+    raise SystemExit(f"bench: no free days left in the booking window after {start_day}")
 kind = AppointmentType.objects.filter(buffer_after_minutes__gt=0).order_by("id").first()
-typed = []
-for offset in range(40, 80):
-    d = start_day + timedelta(days=offset)
-    if (d - timezone.localdate()).days > 88:
-        break
-    for doc in doctors:
-        typed += [{"doctor": doc.id, "appointment_time": s.isoformat(), "appointment_type": kind.id}
-                  for s in slots_free(doctor=doc, day=d, appointment_type=kind)]
-typed.sort(key=lambda b: (b["appointment_time"], b["doctor"]))
-times, previous, n = -1, None, 0
-for b in typed:
-    if b["appointment_time"] != previous:
-        times, previous, n = times + 1, b["appointment_time"], 0
-    b["patient"] = patients[(times * len(doctors) + n + 2500) % len(patients)]
-    n += 1
+
+
+def bookings(on_days, offset, appointment_type=None):
+    typed = {"appointment_type": appointment_type.id} if appointment_type else {}
+    found = []
+    for d in on_days:
+        for doc in doctors:
+            found += [{"doctor": doc.id, "appointment_time": s.isoformat(), **typed}
+                      for s in slots_free(doctor=doc, day=d, appointment_type=appointment_type)]
+    found.sort(key=lambda b: (b["appointment_time"], b["doctor"]))
+    # Like seed_scale: at one time the doctors see distinct patients, so nobody is double-booked.
+    times, previous, n = -1, None, 0
+    for b in found:
+        if b["appointment_time"] != previous:
+            times, previous, n = times + 1, b["appointment_time"], 0
+        b["patient"] = patients[(times * len(doctors) + n + offset) % len(patients)]
+        n += 1
+    if not found:
+        raise SystemExit(f"bench: no free slots to book between {on_days[0]} and {on_days[-1]}")
+    return found
+
+
+half = len(days) // 2
+bodies = bookings(days[:half], 0)
+typed = bookings(days[half:], 2500, appointment_type=kind)
 print(json.dumps({
     "doctor": doctor.id, "patient": patient.id, "appointment": appointment.id, "record": record.id,
     "slot_date": day.isoformat(), "tokens": tokens, "session": session(admin),
     "patient_session": session(patient.user), "specialization": doctor.specialization,
     "reception_session": session(reception), "bookings": bodies[:20000], "typed_bookings": typed[:20000],
-    "appointment_type": kind.id,
+    "appointment_type": kind.id, "manage_token": manage_token(live), "doctor_name": doctor.user.last_name,
     "calendar_doctors": ",".join(str(doc.id) for doc in doctors),
     "calendar_day": calendar_day.isoformat(), "calendar_day_end": (calendar_day + timedelta(days=1)).isoformat(),
     "calendar_week": calendar_week.isoformat(), "calendar_week_end": (calendar_week + timedelta(days=7)).isoformat(),
@@ -264,8 +269,14 @@ def endpoints(fx: dict) -> list[dict]:
         {"name": "htmx: free slots fragment (/book/)", "kind": "page", "hx": True,
          "path": f"/book/?specialization={fx['specialization'].replace(' ', '+')}&date={fx['slot_date']}",
          "cookie": f"sessionid={fx['patient_session']}"},
+        # Without a date, /book/ opens on the doctors' first day with a free slot: at 1M every
+        # slot is taken until two months ahead, so the search runs through weeks of full days.
+        {"name": "htmx: next available (/book/)", "kind": "page", "hx": True,
+         "path": f"/book/?doctor_q={quote_plus(fx['doctor_name'])}", "cookie": f"sessionid={fx['patient_session']}"},
         {"name": "htmx: my appointments fragment", "kind": "page", "hx": True, "path": "/my/appointments/",
          "cookie": f"sessionid={fx['patient_session']}"},
+        # The page of an email's manage link, signed in or not.
+        {"name": "manage link page (/a/…/)", "kind": "page", "path": f"/a/{fx['manage_token']}/"},
         {"name": "admin appointments changelist", "kind": "admin", "path": "/admin/clinic/appointment/",
          "cookie": f"sessionid={fx['session']}"},
         # A doctor's confirmed appointments fill the page at either size; their pending ones
@@ -306,8 +317,18 @@ def probe(path: str, token: str | None = None, cookie: str | None = None, hx: bo
     return answers[-1][0], min(queries for _, queries in answers)
 
 
-def _probe_once(path: str, token: str | None, cookie: str | None, hx: bool) -> tuple[int, int]:
-    request = urllib.request.Request(BASE + path)
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect (to the sign-in page, say) is the answer measured, never followed."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
+def _probe_once(path: str, token: str | None, cookie: str | None, hx: bool, base: str = BASE) -> tuple[int, int]:
+    request = urllib.request.Request(base + path)
     if hx:
         request.add_header("HX-Request", "true")
     if token:
@@ -315,7 +336,7 @@ def _probe_once(path: str, token: str | None, cookie: str | None, hx: bool) -> t
     if cookie:
         request.add_header("Cookie", cookie)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with _opener.open(request, timeout=30) as response:
             return response.status, int(response.headers.get("X-Queries", "-1"))
     except urllib.error.HTTPError as error:
         return error.code, int(error.headers.get("X-Queries", "-1"))
@@ -435,6 +456,11 @@ def growth(args) -> list[dict]:
         for small, large in zip(endpoints(small_fx), endpoints(large_fx), strict=True):
             if not selected(small, args):
                 continue
+            for size, ep in (("10k", small), ("1m", large)):
+                status, _ = _probe_once(ep["path"], ep.get("token"), ep.get("cookie"), ep.get("hx", False),
+                                        base=servers[size].base)  # fmt: skip
+                if status != 200:
+                    raise SystemExit(f"growth: {ep['name']} at {size} answers HTTP {status}, not 200")
             p95: dict[str, list[float]] = {"10k": [], "1m": []}
             for _ in range(args.growth_rounds):
                 for size, ep in (("10k", small), ("1m", large)):
@@ -458,6 +484,7 @@ def bench_booking(fx: dict, env: dict, args, kind: str = "bookings") -> dict:
     started = psql("SELECT now()", db)
     before = int(psql("SELECT count(*) FROM clinic_appointment", db))
     queued_before = int(psql("SELECT count(*) FROM django_q_ormq", db))
+    ormq_before = int(psql("SELECT coalesce(max(id), 0) FROM django_q_ormq", db))
     result = wrk("/book-appointment/", duration=args.duration, connections=args.connections,
                  token=fx["tokens"]["reception"], bodies=bodies)  # fmt: skip
     created = int(psql("SELECT count(*) FROM clinic_appointment", db)) - before
@@ -476,6 +503,12 @@ def bench_booking(fx: dict, env: dict, args, kind: str = "bookings") -> dict:
     )  # fmt: skip
     queued = int(psql("SELECT count(*) FROM django_q_ormq", db)) - queued_before
     result.update({"created": created, "double_bookings": doubles, "emails_queued": queued})
+    # Back to the seeded data, so that the next run finds the same free days.
+    made = f"SELECT id FROM clinic_appointment WHERE created_at >= '{started}'"
+    psql(f"DELETE FROM clinic_emailoutbox WHERE appointment_id IN ({made}); "
+         f"DELETE FROM clinic_historicalappointment WHERE history_date >= '{started}'; "
+         f"DELETE FROM django_q_ormq WHERE id > {ormq_before}; "
+         f"DELETE FROM clinic_appointment WHERE created_at >= '{started}'", db)  # fmt: skip
     log(f"booking: {result['rps']} bookings/s, {created} created, {doubles} double bookings, {queued} emails queued")
     return result
 

@@ -17,10 +17,13 @@ a refusal is a 403.
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from django.core import signing
 from django.db import connection
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from clinic.models import (
     ACCOUNT_FIELDS,
@@ -361,6 +364,44 @@ def can_delete_appointment(user: User, appointment: Appointment) -> bool:
 def is_patient_acting(user: User) -> bool:
     """Patients are bound by the change cut-off; staff and doctors are not."""
     return role_of(user) is Role.PATIENT
+
+
+# --- Manage links ------------------------------------------------------------------
+#
+# A patient's notice carries a signed link that opens that one appointment without signing
+# in, and stands for its patient there. It is bound to the appointment and its `sequence`, so
+# a newer notice (a reschedule, a cancellation) makes older links stale, and it ends at the
+# start. Only live (pending or confirmed) appointments of active patients open.
+
+MANAGE_LINK_SALT = "clinic.manage-link"
+
+
+def manage_token(appointment: Appointment, *, sequence: int | None = None) -> str:
+    """The token of `appointment`'s manage link, for the notice of `sequence` (by default its current one)."""
+    version = appointment.sequence if sequence is None else sequence
+    return signing.Signer(salt=MANAGE_LINK_SALT).sign_object([appointment.pk, version])
+
+
+def appointment_for_manage_token(token: str, *, now: datetime | None = None) -> Appointment | None:
+    """The appointment a manage link opens now, or None for a tampered, stale or expired one."""
+    try:
+        payload = signing.Signer(salt=MANAGE_LINK_SALT).unsign_object(token)
+    except (signing.BadSignature, ValueError, UnicodeError):
+        return None
+    if not (isinstance(payload, list) and len(payload) == 2 and all(type(n) is int for n in payload)):
+        return None
+    pk, sequence = payload
+    return (
+        Appointment.objects.select_related("doctor__user", "patient__user", "appointment_type")
+        .filter(
+            pk=pk,
+            sequence=sequence,
+            status__in=(Appointment.Status.PENDING, Appointment.Status.CONFIRMED),
+            appointment_time__gt=now or timezone.now(),
+            patient__user__is_active=True,
+        )
+        .first()
+    )
 
 
 # --- Checks: medical records -------------------------------------------------------

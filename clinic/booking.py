@@ -225,26 +225,48 @@ def slots_free_for(
     now: datetime | None = None,
 ) -> dict[int, list[datetime]]:
     """`slots_free` of several doctors at once, by doctor id: two queries however many doctors."""
+    return slots_free_on_days(doctors=doctors, days=[day], appointment_type=appointment_type, now=now)[day]
+
+
+def slots_free_on_days(
+    *,
+    doctors: Iterable[Doctor],
+    days: Iterable[date],
+    appointment_type: AppointmentType | None = None,
+    now: datetime | None = None,
+) -> dict[date, dict[int, list[datetime]]]:
+    """`slots_free` of several doctors on several days, by day and doctor id: two queries
+    however many doctors and days (none when no day is open)."""
     window = BookingWindow.at(now)
     doctors = list(doctors)
-    free: dict[int, list[datetime]] = {doctor.pk: [] for doctor in doctors}
-    # A day clearly outside the window has no slots (and may lie at the calendar's edge).
-    if not (window.earliest - timedelta(days=1)).date() <= day <= (window.latest + timedelta(days=1)).date():
-        return free
+    days = list(days)
     shapes = {doctor.pk: Shape.of(doctor, appointment_type) for doctor in doctors}
+    # A day clearly outside the window has no slots (and may lie at the calendar's edge).
+    first_day, last_day = (window.earliest - timedelta(days=1)).date(), (window.latest + timedelta(days=1)).date()
     starts = {
-        doctor.pk: [
-            s
-            for s in grid_starts(doctor, day, length=shapes[doctor.pk].length)
-            if window.earliest <= s <= window.latest
-        ]
-        for doctor in doctors
+        day: {
+            doctor.pk: [
+                s
+                for s in grid_starts(doctor, day, length=shapes[doctor.pk].length)
+                if window.earliest <= s <= window.latest
+            ]
+            if first_day <= day <= last_day
+            else []
+            for doctor in doctors
+        }
+        for day in days
     }
-    open_doctors = [pk for pk, doctor_starts in starts.items() if doctor_starts]
-    if not open_doctors:
+    free: dict[date, dict[int, list[datetime]]] = {day: {doctor.pk: [] for doctor in doctors} for day in days}
+    spans = [
+        shapes[pk].blocked(s)
+        for on_day in starts.values()
+        for pk, doctor_starts in on_day.items()
+        for s in doctor_starts[:1] + doctor_starts[-1:]
+    ]
+    if not spans:
         return free
-    first = min(shapes[pk].blocked(starts[pk][0])[0] for pk in open_doctors)
-    last_end = max(shapes[pk].blocked(starts[pk][-1])[1] for pk in open_doctors)
+    open_doctors = sorted({pk for on_day in starts.values() for pk, doctor_starts in on_day.items() if doctor_starts})
+    first, last_end = min(begin for begin, _ in spans), max(end for _, end in spans)
     taken: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
     away: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
     appointments = (
@@ -260,14 +282,42 @@ def slots_free_for(
     ).values_list("doctor_id", "starts_at", "ends_at")
     for doctor_id, busy_from, busy_to in time_off:
         away[doctor_id].append((busy_from, busy_to))
-    for pk in open_doctors:
-        shape = shapes[pk]
-        free[pk] = [
-            s
-            for s in starts[pk]
-            if not _overlaps(shape.blocked(s), taken[pk]) and not _overlaps((s, s + shape.length), away[pk])
-        ]
+    for day, on_day in starts.items():
+        for pk, doctor_starts in on_day.items():
+            shape = shapes[pk]
+            free[day][pk] = [
+                s
+                for s in doctor_starts
+                if not _overlaps(shape.blocked(s), taken[pk]) and not _overlaps((s, s + shape.length), away[pk])
+            ]
     return free
+
+
+# Days searched per round of `next_free_day`: two queries each.
+NEXT_FREE_DAYS_PER_ROUND = 7
+
+
+def next_free_day(
+    *,
+    doctors: Iterable[Doctor],
+    from_day: date,
+    appointment_type: AppointmentType | None = None,
+    now: datetime | None = None,
+) -> date | None:
+    """The first day from `from_day` on which one of `doctors` has a free slot for a visit of
+    `appointment_type`, within the booking window; None when there is none. Two queries per
+    `NEXT_FREE_DAYS_PER_ROUND` days searched, whatever the number of appointments."""
+    doctors = list(doctors)
+    window = BookingWindow.at(now)
+    day, last = max(from_day, timezone.localdate(window.earliest)), timezone.localdate(window.latest)
+    while doctors and day <= last:
+        days = [day + timedelta(days=n) for n in range(min(NEXT_FREE_DAYS_PER_ROUND, (last - day).days + 1))]
+        free = slots_free_on_days(doctors=doctors, days=days, appointment_type=appointment_type, now=window.now)
+        found = next((d for d in days if any(free[d].values())), None)
+        if found is not None:
+            return found
+        day = days[-1] + timedelta(days=1)
+    return None
 
 
 def _overlaps(span: tuple[datetime, datetime], busy: list[tuple[datetime, datetime]]) -> bool:
@@ -419,13 +469,9 @@ def appointment_reschedule(
         and not access.can_edit_appointment_details(actor, appointment)
     ):
         raise PermissionDenied(NOT_ALLOWED)
-    _refuse_if_cancelled(appointment)
-    if appointment.status not in (Status.PENDING, Status.CONFIRMED):
-        raise BookingError(
-            NOT_RESCHEDULABLE.format(status=appointment.get_status_display().lower()), code="status_move"
-        )
-    _enforce_patient_cutoff(actor, appointment, now=now)
-    _refuse_if_started(appointment, now=now)
+    refusal = reschedule_refusal(actor, appointment, now=now)
+    if refusal is not None:
+        raise refusal
     doctor = doctor or appointment.doctor
     if start == appointment.appointment_time and doctor.pk == appointment.doctor_id:
         return appointment
@@ -499,11 +545,8 @@ def _move_refusal(actor: User, appointment: Appointment, status: str, *, now: da
         return ALREADY_CONFIRMED, "already_confirmed"
     if current not in MOVES_FROM.get(status, ()):
         return STATUS_MOVE.format(old=current, new=status), "status_move"
-    if status == Status.CANCELLED:
-        if access.is_patient_acting(actor) and not patient_may_change(appointment, now=now):
-            return PATIENT_CUTOFF.format(hours=settings.PATIENT_CHANGE_CUTOFF_HOURS), "cutoff"
-        if appointment.appointment_time <= now:
-            return ALREADY_STARTED, "already_started"
+    if status == Status.CANCELLED and (refusal := _change_refusal(actor, appointment, now=now)):
+        return refusal
     if status == Status.ARRIVED:
         if timezone.localdate(appointment.appointment_time) != timezone.localdate(now):
             return CHECK_IN_OTHER_DAY, "check_in_other_day"
@@ -905,27 +948,46 @@ def _locked(appointment: Appointment) -> Appointment:
     return fresh
 
 
+def reschedule_refusal(actor: User, appointment: Appointment, *, now: datetime | None = None) -> BookingError | None:
+    """Why `actor` may not move `appointment` to another time now (a 400), or None if they may
+    pick a new slot: only pending and confirmed visits move, before their start, and patients
+    not within their cut-off. Who may reschedule at all is `access.can_reschedule_appointment`."""
+    now = now or timezone.now()
+    if appointment.status == Status.CANCELLED:
+        return BookingError(CANCELLED_IS_FINAL, code="cancelled_final")
+    if appointment.status not in (Status.PENDING, Status.CONFIRMED):
+        return BookingError(
+            NOT_RESCHEDULABLE.format(status=appointment.get_status_display().lower()), code="status_move"
+        )
+    refusal = _change_refusal(actor, appointment, now=now)
+    return None if refusal is None else BookingError(refusal[0], code=refusal[1])
+
+
+def _change_refusal(actor: User, appointment: Appointment, *, now: datetime) -> tuple[str, str] | None:
+    """What stops a cancel or a reschedule alike: a patient within their cut-off, and for
+    everyone a visit that has begun (it is completed or missed, never cancelled or moved)."""
+    if access.is_patient_acting(actor) and not patient_may_change(appointment, now=now):
+        return PATIENT_CUTOFF.format(hours=settings.PATIENT_CHANGE_CUTOFF_HOURS), "cutoff"
+    if appointment.appointment_time <= now:
+        return ALREADY_STARTED, "already_started"
+    return None
+
+
 def _refuse_if_cancelled(appointment: Appointment) -> None:
     if appointment.status == Status.CANCELLED:
         raise BookingError(CANCELLED_IS_FINAL, code="cancelled_final")
 
 
-def _refuse_if_started(appointment: Appointment, *, now: datetime | None) -> None:
-    """A visit that has begun is completed or missed, never cancelled or moved (staff included)."""
-    if appointment.appointment_time <= (now or timezone.now()):
-        raise BookingError(ALREADY_STARTED, code="already_started")
-
-
 def patient_may_change(appointment: Appointment, *, now: datetime | None = None) -> bool:
     """Whether the patient may still reschedule or cancel online: not within
     PATIENT_CHANGE_CUTOFF_HOURS of the start, nor after it."""
-    cutoff = timedelta(hours=settings.PATIENT_CHANGE_CUTOFF_HOURS)
-    return appointment.appointment_time - (now or timezone.now()) >= cutoff
+    return changeable_online(appointment.appointment_time, now=now)
 
 
-def _enforce_patient_cutoff(actor: User, appointment: Appointment, *, now: datetime | None) -> None:
-    if access.is_patient_acting(actor) and not patient_may_change(appointment, now=now):
-        raise BookingError(PATIENT_CUTOFF.format(hours=settings.PATIENT_CHANGE_CUTOFF_HOURS), code="cutoff")
+def changeable_online(start: datetime, *, now: datetime | None = None) -> bool:
+    """Whether a visit starting at `start` is still outside the patient's cut-off now (a booking
+    inside it cannot be changed online afterwards)."""
+    return start - (now or timezone.now()) >= timedelta(hours=settings.PATIENT_CHANGE_CUTOFF_HOURS)
 
 
 def _lock_parties(appointment: Appointment) -> None:

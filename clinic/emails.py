@@ -25,7 +25,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic import booking
+from clinic import access, booking
 from clinic.models import Appointment, EmailOutbox
 
 Kind = EmailOutbox.Kind
@@ -150,6 +150,11 @@ EMAILS = {
 }
 
 
+def manage_url(appointment: Appointment, *, sequence: int | None = None) -> str:
+    """The absolute manage link of `appointment` for the notice of `sequence` (by default its current one)."""
+    return site_url(reverse("clinic:manage", args=[access.manage_token(appointment, sequence=sequence)]))
+
+
 def _series_context(first: Appointment) -> dict:
     """The visits of `first`'s series still booked, in order, as the series email lists them."""
     visits = list(
@@ -161,6 +166,7 @@ def _series_context(first: Appointment) -> dict:
     for visit in visits:
         visit.local_start = timezone.localtime(visit.appointment_time)
         visit.local_end = timezone.localtime(visit.ends_at)
+        visit.manage_url = manage_url(visit)
     return {"series": first.series, "visits": visits}
 
 
@@ -185,6 +191,9 @@ def _appointment_email(appointment: Appointment, kind: str, *, sequence: int | N
         "CLINIC_ADDRESS": settings.CLINIC_ADDRESS,
         "CLINIC_PHONE": settings.CLINIC_PHONE,
     }
+    if kind != Kind.CANCELLED:
+        # This notice's own link: a later notice (a new sequence) makes it stale.
+        context["manage_url"] = manage_url(appointment, sequence=sequence)
     if kind == Kind.SERIES:
         context.update(_series_context(appointment))
     subject = render_to_string(f"emails/appointment_{kind}_subject.txt", context)

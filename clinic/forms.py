@@ -10,6 +10,7 @@ from allauth.account import app_settings as allauth_settings
 from allauth.account.forms import LoginForm, SignupForm
 from allauth.core.exceptions import ImmediateHttpResponse
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.template.response import TemplateResponse
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 # Error messages: tests assert on these.
 SLOT_INVALID = "That slot is not available any more. Please pick another one."
 PATIENT_REQUIRED = "Choose the patient to book for."
+DAY_TOO_SOON = "That day can no longer be booked online: the first day open for booking is {first}."
+DAY_TOO_FAR = "Bookings open {days} days ahead: the last day open for booking is {last}."
 PATIENT_SEARCH_MIN = 2
 PATIENT_SEARCH_LIMIT = 10
 DOCTORS_SHOWN = 12
@@ -72,6 +75,9 @@ class SlotFinderForm(forms.Form):
     def __init__(self, *args, user: User, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
+        self._day: date | None = None
+        self._shown: list[Doctor] | None = None
+        self.next_available = False
         self.books_for_others = access.is_staff_role(user)
         self.doctors = access.doctors_visible_to(user)
         # The visit types offered here, read once (the page renders them without a query).
@@ -96,8 +102,8 @@ class SlotFinderForm(forms.Form):
         chosen = self.cleaned_data.get("appointment_type")
         return None if chosen is None else self.types[chosen]
 
-    def clean_date(self) -> date:
-        return self.cleaned_data.get("date") or first_bookable_day()
+    def clean_date(self) -> date | None:
+        return self.cleaned_data.get("date")
 
     def clean_slot(self) -> tuple[Doctor, datetime] | None:
         value = self.cleaned_data.get("slot")
@@ -114,9 +120,32 @@ class SlotFinderForm(forms.Form):
     # --- What the page shows ----------------------------------------------------------
 
     def day(self) -> date:
-        if self.is_bound and self.is_valid():
-            return self.cleaned_data["date"]
-        return first_bookable_day()
+        """The day asked for; without one, the first day with a free slot for the doctors shown
+        ("next available"), or the first bookable day when none has."""
+        if self._day is None:
+            asked = self.cleaned_data.get("date") if self.is_bound and self.is_valid() else None
+            self.next_available = asked is None
+            self._day = asked or booking.next_free_day(
+                doctors=self.shown_doctors(), from_day=first_bookable_day(), appointment_type=self.chosen_type()
+            )
+            self._day = self._day or first_bookable_day()
+        return self._day
+
+    def day_outside_window(self) -> str:
+        """Why the chosen day has no slots to offer when it lies outside the booking window, or ""."""
+        day, window = self.day(), booking.BookingWindow.at()
+        first, last = timezone.localdate(window.earliest), timezone.localdate(window.latest)
+        if day < first:
+            return DAY_TOO_SOON.format(first=f"{first:%A %-d %B %Y}")
+        if day > last:
+            return DAY_TOO_FAR.format(days=settings.BOOKING_HORIZON_DAYS, last=f"{last:%A %-d %B %Y}")
+        return ""
+
+    def shown_doctors(self) -> list[Doctor]:
+        """The matching doctors the page lists (at most DOCTORS_SHOWN), read once."""
+        if self._shown is None:
+            self._shown = list(self.matching_doctors()[:DOCTORS_SHOWN])
+        return self._shown
 
     def matching_doctors(self) -> QuerySet[Doctor]:
         doctors = self.doctors
@@ -133,7 +162,7 @@ class SlotFinderForm(forms.Form):
     def free_slots(self) -> list[tuple[Doctor, list[datetime]]]:
         """Each matching doctor (at most DOCTORS_SHOWN) with their free starts on the chosen day."""
         day = self.day()
-        doctors = list(self.matching_doctors()[:DOCTORS_SHOWN])
+        doctors = self.shown_doctors()
         free = booking.slots_free_for(doctors=doctors, day=day, appointment_type=self.chosen_type())
         return [(doctor, free[doctor.pk]) for doctor in doctors]
 

@@ -11,4 +11,6 @@ urlpatterns = [
     path("book/", views.book, name="book"),
     path("my/appointments/", views.my_appointments, name="my-appointments"),
     path("my/appointments/<int:pk>/", views.appointment_detail, name="appointment"),
+    # The manage link of a patient's notice (clinic.access: manage tokens).
+    path("a/<str:token>/", views.manage, name="manage"),
 ]

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -20,8 +21,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
+from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
 
 from clinic import access, booking
 from clinic.access import Role
@@ -147,6 +151,9 @@ def _book_step(request: HttpRequest, finder: SlotFinderForm, step: str, **extra:
     if step == "confirm":
         context["carried"] = {name: finder.data.get(name, "") for name in CARRIED_FIELDS}
         context["slot_value"] = f"{extra['doctor'].pk}@{extra['start'].isoformat()}"
+        # Booked inside the patient's cut-off, a visit cannot be changed online afterwards: say so first.
+        context["changeable_online"] = booking.changeable_online(extra["start"])
+        context["cutoff_hours"] = settings.PATIENT_CHANGE_CUTOFF_HOURS
     response = _render(request, BOOK_TEMPLATE, step, context)
     if step == "slots" and request.method == "POST":
         # After a refused booking the address is the day's slots, not the slot that was refused.
@@ -176,6 +183,7 @@ class Row:
     can_confirm: bool
     can_reschedule: bool
     show_patient: bool
+    fixed_because: str = ""
     # The visit's moves the viewer may make now: (status, button label).
     visit_moves: list[tuple[str, str]] = field(default_factory=list)
     # Part of a series: cancelling it can take the later visits with it.
@@ -190,13 +198,14 @@ class Row:
 
 def _row(user: User, appointment: Appointment, now: datetime, **extra: Any) -> Row:
     moves = booking.moves_allowed(actor=user, appointment=appointment, now=now)
-    upcoming = appointment.status in (Appointment.Status.PENDING, Appointment.Status.CONFIRMED)
-    upcoming = upcoming and appointment.appointment_time > now
+    refusal = booking.reschedule_refusal(user, appointment, now=now)
     return Row(
         appointment=appointment,
         can_cancel=Appointment.Status.CANCELLED in moves,
         can_confirm=Appointment.Status.CONFIRMED in moves,
-        can_reschedule=upcoming and access.can_reschedule_appointment(user, appointment),
+        can_reschedule=refusal is None and access.can_reschedule_appointment(user, appointment),
+        # An upcoming visit the patient can no longer change online: the page says why.
+        fixed_because=refusal.messages[0] if refusal is not None and refusal.code == "cutoff" else "",
         show_patient=access.role_of(user) is not Role.PATIENT,
         visit_moves=[(status, label) for status, label in VISIT_MOVE_LABELS.items() if status in moves],
         can_cancel_following=appointment.series_id is not None and Appointment.Status.CANCELLED in moves,
@@ -333,3 +342,88 @@ def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("clinic:my-appointments")
     return redirect("account_login")
+
+
+# --- /a/<token>/: the manage link of a notice -------------------------------------------
+
+MANAGE_TEMPLATE = "clinic/manage.html"
+LINK_OUT_OF_DATE_TEMPLATE = "clinic/link_out_of_date.html"
+MANAGE_CANCELLED = "Your appointment is cancelled. We have emailed you a confirmation."
+MANAGE_RESCHEDULED = "Your appointment has moved to {when}. We have emailed you the new details and a new link."
+MANAGE_THROTTLED = "Too many requests from your address. Please wait a little, or call the clinic."
+
+
+class ManageLinkThrottle(SimpleRateThrottle):
+    """Requests to manage links, per client address (REST_FRAMEWORK's "manage-links" rate)."""
+
+    scope = "manage-links"
+
+    def get_rate(self) -> str | None:
+        # Read at each request, so that a changed setting applies without a restart.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+def _private_link_page(response: HttpResponse) -> HttpResponse:
+    """A page reached by a secret link: it sends no Referer onwards and is never stored."""
+    response["Referrer-Policy"] = "no-referrer"
+    patch_cache_control(response, no_store=True, private=True)
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+# No CSRF token: the secret path is the credential, whoever is signed in, so a forged request
+# needs the token it would steal. (Under "Referrer-Policy: no-referrer" browsers also send
+# "Origin: null" with the page's own forms, which Django's CSRF check refuses.)
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def manage(request: HttpRequest, token: str) -> HttpResponse:
+    """One appointment from the link in its notice, without signing in: cancel or reschedule it
+    under the patient's own rules, as the patient. A stale, tampered or expired link shows the
+    same friendly page and changes nothing."""
+    if not ManageLinkThrottle().allow_request(request, None):
+        page = render(request, LINK_OUT_OF_DATE_TEMPLATE, {"throttled": MANAGE_THROTTLED}, status=429)
+        return _private_link_page(page)
+    appointment = access.appointment_for_manage_token(token)
+    if appointment is None:
+        return _private_link_page(render(request, LINK_OUT_OF_DATE_TEMPLATE, status=404))
+    patient = appointment.patient.user
+    if request.method == "POST":
+        return _private_link_page(_manage_action(request, token, patient, appointment))
+    row = _row(patient, appointment, timezone.now())
+    action = request.GET.get("action", "")
+    if action == "cancel" and row.can_cancel:
+        row.mode = "cancel"
+    elif action == "reschedule" and row.can_reschedule:
+        _offer_slots(row, request.GET)
+    return _private_link_page(render(request, MANAGE_TEMPLATE, {"row": row, "token": token}))
+
+
+def _manage_action(request: HttpRequest, token: str, patient: User, appointment: Appointment) -> HttpResponse:
+    action = request.POST.get("action", "")
+    try:
+        if action == "cancel":
+            booking.appointment_cancel(actor=patient, appointment=appointment)
+            return render(request, MANAGE_TEMPLATE, {"done": MANAGE_CANCELLED, "appointment": appointment})
+        if action != "reschedule":
+            raise booking.BookingError("Unknown action.", code="invalid")
+        form = RescheduleForm(request.POST)
+        if not form.is_valid():
+            raise booking.BookingError(form.errors["slot"][0], code="slot_invalid")
+        moved = booking.appointment_reschedule(actor=patient, appointment=appointment, start=form.cleaned_data["slot"])
+    except (booking.BookingError, PermissionDenied) as exc:
+        # Read again: if the appointment changed meanwhile, this link is stale too.
+        appointment = access.appointment_for_manage_token(token)
+        if appointment is None:
+            return render(request, LINK_OUT_OF_DATE_TEMPLATE, status=404)
+        row = _row(patient, appointment, timezone.now(), error=_error_message(exc))
+        if action == "reschedule" and row.can_reschedule:
+            _offer_slots(row, request.POST)
+        context = {"row": row, "token": token}
+        return render(request, MANAGE_TEMPLATE, context, status=getattr(exc, "status_code", 403))
+    when = timezone.localtime(moved.appointment_time)
+    messages.success(request, MANAGE_RESCHEDULED.format(when=f"{when:%A %d %B %Y, %H:%M}"))
+    # The link just used is stale now; the page carries on under the new one.
+    return redirect("clinic:manage", token=access.manage_token(moved))

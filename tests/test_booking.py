@@ -226,6 +226,54 @@ def test_free_slots_of_several_doctors_take_two_queries_and_match_each_doctors_o
     assert next_monday_10 in together[doctors[3].pk]
 
 
+def test_free_slots_over_several_days_take_two_queries_and_match_each_day_s_own(
+    next_monday_10, django_assert_num_queries
+):
+    days = [next_monday_10.date() + timedelta(days=n) for n in range(5)]
+    doctors = [DoctorFactory(slot_minutes=minutes) for minutes in (20, 30)]
+    AppointmentFactory(doctor=doctors[0], appointment_time=next_monday_10 + timedelta(days=1))
+    TimeOffFactory(
+        doctor=doctors[1], starts_at=next_monday_10 + timedelta(days=2), ends_at=next_monday_10 + timedelta(days=3)
+    )
+    day_by_day = {day: booking.slots_free_for(doctors=doctors, day=day) for day in days}
+    with django_assert_num_queries(2):
+        together = booking.slots_free_on_days(doctors=doctors, days=days)
+    assert together == day_by_day
+    assert next_monday_10 + timedelta(days=1) not in together[days[1]][doctors[0].pk]
+    assert together[days[2]][doctors[1].pk][-1] < next_monday_10 + timedelta(days=2)
+
+
+def test_next_free_day_skips_full_days_and_time_off(patient, next_monday_10, django_assert_num_queries):
+    doctor = DoctorFactory(available_from=time(10, 0), available_to=time(11, 0))
+    monday = next_monday_10.date()
+    for start in booking.grid_starts(doctor, monday):
+        AppointmentFactory(doctor=doctor, appointment_time=start)
+    TimeOffFactory(
+        doctor=doctor, starts_at=next_monday_10 + timedelta(days=1), ends_at=next_monday_10 + timedelta(days=2, hours=1)
+    )
+    # One round of NEXT_FREE_DAYS_PER_ROUND days: two queries.
+    with django_assert_num_queries(2):
+        found = booking.next_free_day(doctors=[doctor], from_day=monday)
+    assert found == monday + timedelta(days=3)
+    # A far first free day takes two queries per week searched, whatever the data.
+    late = monday + timedelta(days=20)
+    TimeOffFactory(
+        doctor=doctor, starts_at=next_monday_10 - timedelta(days=30), ends_at=datetime.combine(late, time(0), UTC)
+    )
+    with django_assert_num_queries(6):
+        found = booking.next_free_day(doctors=[doctor], from_day=monday)
+    assert found == late
+    assert booking.next_free_day(doctors=[], from_day=monday) is None
+
+
+def test_next_free_day_is_none_when_the_window_has_no_free_slot(next_monday_10):
+    doctor = DoctorFactory()
+    TimeOffFactory(
+        doctor=doctor, starts_at=next_monday_10 - timedelta(days=30), ends_at=next_monday_10 + timedelta(days=200)
+    )
+    assert booking.next_free_day(doctors=[doctor], from_day=next_monday_10.date()) is None
+
+
 def test_only_the_two_overlap_constraints_read_as_a_taken_slot(patient, doctor, next_monday_10, monkeypatch):
     """What the database refuses past the Python checks (a concurrent booking, say): an overlap
     constraint is a 409 naming the doctor or the patient; any other refusal is not a slot question."""

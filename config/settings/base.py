@@ -269,6 +269,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "registrations": env("THROTTLE_REGISTRATIONS", default="20/hour"),
         "tokens": env("THROTTLE_TOKENS", default="60/hour"),
+        # The manage links of emails (/a/<token>/): pages without sign-in.
+        "manage-links": env("THROTTLE_MANAGE_LINKS", default="30/minute"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -333,7 +335,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # No manage-link token (/a/<token>/) reaches a log line (clinic/logs.py).
+    "filters": {"manage_links": {"()": "clinic.logs.RedactManageLinks"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["manage_links"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -6,19 +6,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from clinic.models import User
 from tests import factories
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttles():
-    """Throttle counters live in the cache: every test starts with none."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def client_for(user: User | None) -> APIClient:

@@ -19,6 +19,9 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+# The real worker and SMTP server of the email tests, for a test that opens a link from a real email.
+from tests.emails.conftest import smtp_server, workers  # noqa: F401
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -46,6 +46,9 @@ def test_new_patient_signs_up_books_sees_and_cancels_then_front_desk_books_for_t
 
     page.get_by_label("Specialization").select_option("General practice")
     page.get_by_label("Date").fill(day.isoformat())
+    # The page may still be starting htmx when the fields change: ask for the day outright.
+    page.get_by_role("button", name="Show free slots").click()
+    expect(page.locator("#results h2")).to_have_text(f"Free slots on {day:%A} {day.day} {day:%B %Y}")
     slot_button(page, gp, ten).click()
     expect(page.get_by_role("heading", name="Confirm the appointment")).to_be_visible()
     page.get_by_label("Reason for the visit").fill("Persistent cough")
@@ -78,6 +81,8 @@ def test_new_patient_signs_up_books_sees_and_cancels_then_front_desk_books_for_t
     desk.get_by_label("Find a patient").press_sequentially("lovel", delay=30)
     desk.get_by_label("Ada Lovelace").check()
     desk.get_by_label("Date").fill(day.isoformat())
+    desk.get_by_role("button", name="Show free slots").click()
+    expect(desk.locator("#results h2")).to_have_text(f"Free slots on {day:%A} {day.day} {day:%B %Y}")
     slot_button(desk, gp, eleven).click()
     expect(desk.locator(".confirm")).to_contain_text("Ada Lovelace")
     desk.get_by_role("button", name="Book this appointment").click()

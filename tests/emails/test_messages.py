@@ -203,12 +203,19 @@ def test_a_notice_sent_inside_the_patients_change_cutoff_asks_them_to_call_inste
         late = bodies(emails.appointment_reminder_email(appointment))
 
     text, html = early
-    assert "To change or cancel, sign in at https://clinic.example.test/my/appointments/ or call us" in text
+    link = emails.manage_url(appointment)
+    assert link.startswith("https://clinic.example.test/a/")
+    assert (
+        f"To change or cancel: {link}\n(or sign in at https://clinic.example.test/my/appointments/, or call us" in text
+    )
+    assert f'<a href="{link}">Change or cancel this appointment</a>' in html
     assert 'sign in at <a href="https://clinic.example.test/my/appointments/">' in html
     for body in late:
         assert "sign in" not in body.lower()
         assert "call us on +1 555 0100" in body
         assert "within 24 hours of the start" in body
+        # The link still shows the appointment (its page says why it cannot be changed online).
+        assert link in body
 
 
 def test_the_rescheduled_email_fits_a_new_doctor_as_well_as_a_new_time(appointment):

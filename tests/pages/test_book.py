@@ -230,3 +230,50 @@ def test_plain_post_by_front_desk_redirects_to_that_day(reception, patient, gp, 
 def test_history_restore_gets_the_full_page(patient, gp):
     headers = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
     assert "<html" in signed_in(patient.user).get("/book/", headers=headers).content.decode()
+
+
+# --- The rules before the click ----------------------------------------------------------
+
+
+def test_without_a_date_the_page_opens_on_the_first_day_with_free_slots(patient, slot, django_assert_max_num_queries):
+    """ "Next available": every slot of the only doctor is taken up to the Monday of `slot`."""
+    doctor = factories.DoctorFactory(
+        working_days=[0], available_from=slot.time(), available_to=(slot + timedelta(hours=1)).time()
+    )
+    first_monday = forms.first_bookable_day()
+    while first_monday.weekday() != 0 or first_monday < forms.first_bookable_day():
+        first_monday += timedelta(days=1)
+    monday = first_monday
+    while monday < slot.date():
+        for start in booking.grid_starts(doctor, monday):
+            factories.AppointmentFactory(doctor=doctor, appointment_time=start)
+        monday += timedelta(days=7)
+    client = signed_in(patient.user)
+    with django_assert_max_num_queries(16):
+        html = client.get("/book/").content.decode()
+    assert f"Free slots on {slot:%A} {slot.day} {slot:%B %Y}" in html
+    assert f'value="{slot_value(doctor, slot)}"' in html
+    assert "The first day with free slots" in html
+
+
+def test_a_day_outside_the_booking_window_is_explained(patient, gp, htmx_headers):
+    client = signed_in(patient.user)
+    too_far = forms.first_bookable_day() + timedelta(days=200)
+    html = client.get("/book/", {"date": too_far.isoformat()}, headers=htmx_headers()).content.decode()
+    assert "Bookings open 90 days ahead" in html and "No free slots on this day" not in html
+    past = forms.first_bookable_day() - timedelta(days=3)
+    html = client.get("/book/", {"date": past.isoformat()}, headers=htmx_headers()).content.decode()
+    assert "That day can no longer be booked online" in html
+
+
+def test_booking_inside_the_cutoff_says_first_that_it_cannot_be_changed_online(patient, gp, htmx_headers):
+    soon = booking.slots_free(doctor=gp, day=forms.first_bookable_day() + timedelta(days=1))[0]
+    if booking.changeable_online(soon):
+        soon = booking.slots_free(doctor=gp, day=forms.first_bookable_day())[0]
+    client = signed_in(patient.user)
+    inside = client.get("/book/", {"slot": slot_value(gp, soon)}, headers=htmx_headers()).content.decode()
+    assert booking.changeable_online(soon) is False
+    assert "once booked, it cannot be changed or cancelled online" in inside
+    later = booking.slots_free(doctor=gp, day=forms.first_bookable_day() + timedelta(days=5))[0]
+    outside = client.get("/book/", {"slot": slot_value(gp, later)}, headers=htmx_headers()).content.decode()
+    assert "Confirm the appointment" in outside and "cannot be changed or cancelled online" not in outside

@@ -262,3 +262,18 @@ def test_a_patient_cancels_a_visit_of_a_series_and_the_later_ones_after_asking(p
     assert views.CANCELLED_FOLLOWING.format(count=2) in client.get("/my/appointments/").content.decode()
     statuses = dict(Appointment.objects.values_list("pk", "status"))
     assert [statuses[a.pk] for a in (first, second, third)] == [Status.PENDING, Status.CANCELLED, Status.CANCELLED]
+
+
+def test_inside_the_cutoff_a_patient_gets_no_buttons_and_is_told_why(patient, gp, in_two_hours):
+    soon = factories.AppointmentFactory(patient=patient, doctor=gp, appointment_time=in_two_hours)
+    html = signed_in(patient.user).get("/my/appointments/").content.decode()
+    row = html.split(f'id="appointment-{soon.pk}"')[1].split("</article>")[0]
+    assert "Reschedule" not in row and "Cancel…" not in row
+    assert "cannot be changed online within 24 hours" in row and "+1 555 0100" in row
+
+
+def test_inside_the_cutoff_the_front_desk_still_can(reception, patient, gp, in_two_hours):
+    soon = factories.AppointmentFactory(patient=patient, doctor=gp, appointment_time=in_two_hours)
+    html = signed_in(reception).get("/my/appointments/", {"date": in_two_hours.date().isoformat()}).content.decode()
+    row = html.split(f'id="appointment-{soon.pk}"')[1].split("</article>")[0]
+    assert "Reschedule" in row and "Cancel…" in row and "cannot be changed online" not in row

@@ -34,7 +34,7 @@ def _assert_throttled(response) -> None:
 
 def test_the_throttles_use_the_configured_rates():
     assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] == ScopedRateThrottle.THROTTLE_RATES
-    assert set(ScopedRateThrottle.THROTTLE_RATES) == {"registrations", "tokens"}
+    assert set(ScopedRateThrottle.THROTTLE_RATES) == {"registrations", "tokens", "manage-links"}
 
 
 def test_registrations_answer_429_json_past_their_rate():

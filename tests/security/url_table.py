@@ -21,6 +21,8 @@ from datetime import timedelta
 
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from clinic.access import manage_token
+
 ROLES = ("anonymous", "patient", "doctor", "reception", "admin")
 
 
@@ -255,6 +257,8 @@ ROUTES: dict[str, Route] = {
     r"^book/$": Route(lambda w: "/book/", (LOGIN, 200, 403, 200, 200)),
     r"^my/appointments/$": Route(lambda w: "/my/appointments/", SIGNED_IN),
     r"^my/appointments/<int:pk>/$": Route(lambda w: f"/my/appointments/{w.appointment.pk}/", SIGNED_IN),
+    # The manage link of a notice: its token is the credential, whoever asks (clinic.access).
+    r"^a/<str:token>/$": Route(lambda w: f"/a/{manage_token(w.appointment)}/", ALL_OK),
 }
 
 
