@@ -320,7 +320,14 @@ def _offer_slots(row: Row, data) -> None:
     day_form = DayForm(data)
     day = day_form.cleaned_data["date"] if day_form.is_valid() else None
     if day is None:
+        # From the visit's own day on, the first with a free slot of its doctor for its type.
         day = max(timezone.localdate(row.appointment.appointment_time), first_bookable_day())
+        day = (
+            booking.next_free_day(
+                doctors=[row.appointment.doctor], from_day=day, appointment_type=row.appointment.appointment_type
+            )
+            or day
+        )
     row.mode = "reschedule"
     row.day = day
     row.slots = booking.slots_free(
@@ -383,8 +390,10 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
     """One appointment from the link in its notice, without signing in: cancel or reschedule it
     under the patient's own rules, as the patient. A stale, tampered or expired link shows the
     same friendly page and changes nothing."""
-    if not ManageLinkThrottle().allow_request(request, None):
+    throttle = ManageLinkThrottle()
+    if not throttle.allow_request(request, None):
         page = render(request, LINK_OUT_OF_DATE_TEMPLATE, {"throttled": MANAGE_THROTTLED}, status=429)
+        page["Retry-After"] = str(max(1, int(throttle.wait() or 1)))
         return _private_link_page(page)
     appointment = access.appointment_for_manage_token(token)
     if appointment is None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Count, F
+from django.utils import timezone
 
-from clinic.models import Appointment, Doctor, MedicalRecord, Patient, User
+from clinic.models import Appointment, AppointmentSeries, Doctor, MedicalRecord, Patient, User
 
 pytestmark = pytest.mark.django_db
 
@@ -40,8 +43,23 @@ def test_seed_scale_is_deterministic_and_refuses_to_run_twice():
         call_command("seed_scale", *ARGS)
     MedicalRecord.objects.all().delete()
     Appointment.objects.all().delete()
+    AppointmentSeries.objects.all().delete()
     Patient.objects.all().delete()
     Doctor.objects.all().delete()
     User.objects.all().delete()
     call_command("seed_scale", *ARGS)
     assert _assignments() == first
+
+
+def test_seed_scale_makes_weekly_series_of_one_patient_at_one_time():
+    call_command("seed_scale", *ARGS)
+    assert AppointmentSeries.objects.count() == 2
+    for series in AppointmentSeries.objects.all():
+        visits = list(series.appointments.order_by("appointment_time"))
+        assert len(visits) == series.count >= 2
+        assert {v.patient_id for v in visits} == {series.patient_id}
+        assert {v.doctor_id for v in visits} == {series.doctor_id}
+        local = [timezone.localtime(v.appointment_time) for v in visits]
+        # The same wall-clock time on the same weekday, whole weeks apart.
+        assert {(t.weekday(), t.time()) for t in local} == {(local[0].weekday(), local[0].time())}
+        assert all((later.date() - earlier.date()).days % 7 == 0 for earlier, later in pairwise(local))

@@ -235,6 +235,7 @@ def test_requests_are_throttled_per_address(upcoming):
     assert [here.get(f"/a/{token}/").status_code for _ in range(3)] == [200, 200, 200]
     refused = here.post(f"/a/{token}/", {"action": "cancel"})
     assert refused.status_code == 429 and views.MANAGE_THROTTLED in refused.content.decode()
+    assert 0 < int(refused["Retry-After"]) <= 60
     upcoming.refresh_from_db()
     assert upcoming.status == Status.PENDING
     assert elsewhere.get(f"/a/{token}/").status_code == 200
@@ -272,3 +273,13 @@ def test_the_logs_write_the_path_without_the_token(upcoming, settings):
     logged = stream.getvalue()
     assert "/a/…/" in logged
     assert token[:-2] not in logged and token.split(":")[0] not in logged
+
+
+def test_reschedule_opens_on_the_doctor_s_first_day_with_a_free_slot(patient, slot):
+    doctor = factories.DoctorFactory(available_from=slot.time(), available_to=(slot + timedelta(hours=1)).time())
+    appointment = factories.AppointmentFactory(patient=patient, doctor=doctor, appointment_time=slot)
+    factories.AppointmentFactory(doctor=doctor, appointment_time=slot + timedelta(minutes=30))
+    picker = Client().get(link(appointment), {"action": "reschedule"}).content.decode()
+    next_day = slot + timedelta(days=1)
+    assert f'value="{next_day.date().isoformat()}"' in picker
+    assert f'value="{next_day.isoformat()}"' in picker

@@ -21,7 +21,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from clinic.booking import grid_starts
-from clinic.models import Appointment, AppointmentType, Doctor, MedicalRecord, Patient, User
+from clinic.models import Appointment, AppointmentSeries, AppointmentType, Doctor, MedicalRecord, Patient, User
 
 SCALE_TYPES = [("follow-up", 15, 0, 0), ("consultation", 45, 0, 10), ("procedure", 60, 10, 15)]
 PASSWORD = "scale-demo-2026"  # noqa: S105 (generated data)
@@ -33,6 +33,9 @@ SPECIALIZATIONS = [
 FIRST = ["Ada", "Alan", "Grace", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Frances", "John", "Radia", "Tim"]
 LAST = ["Lovelace", "Turing", "Hopper", "Dijkstra", "Liskov", "Knuth", "Hamilton", "Thompson", "Allen", "Backus"]
 FUTURE_DAYS = 60
+# Weekly courses of visits made from the last weeks of the grid: how many, and visits in each.
+SERIES = 2
+SERIES_VISITS = 6
 
 
 def batched(iterable, size):
@@ -101,6 +104,7 @@ class Command(BaseCommand):
         self._appointment_types(doctors)
         appointment_rows = self._appointments(doctors, patients, n_appts)
         self._records(appointment_rows, n_records)
+        self._series(doctors)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Created {n_doctors} doctors, {n_patients} patients, {n_appts} appointments, {n_records} records. "
@@ -223,6 +227,46 @@ class Command(BaseCommand):
                 )
                 bar.update(len(chunk))
         return created
+
+    def _series(self, doctors: list[int]) -> None:
+        """A weekly course of visits for the first doctors, on the grid's last weeks at 10:00: the
+        doctor's appointments there, given to the first one's patient where they are free then
+        (the grid has the patient elsewhere at most once a slot) and carry no record."""
+        last = Appointment.objects.order_by("-appointment_time").values_list("appointment_time", flat=True).first()
+        if last is None:
+            return
+        template = Doctor(
+            available_from=time(8, 0), available_to=time(18, 0), slot_minutes=30, working_days=[0, 1, 2, 3, 4]
+        )
+        last_day = timezone.localdate(last)
+        for doctor_id in doctors[:SERIES]:
+            visits: list[Appointment] = []
+            for week in range(SERIES_VISITS - 1, -1, -1):
+                start = grid_starts(template, last_day - timedelta(weeks=week))[4]
+                visit = (
+                    Appointment.objects.live()
+                    .filter(doctor_id=doctor_id, appointment_time=start, medical_records__isnull=True)
+                    .first()
+                )
+                if visit is None:
+                    continue
+                patient_id = visits[0].patient_id if visits else visit.patient_id
+                busy = Appointment.objects.live().filter(patient_id=patient_id, appointment_time=start)
+                busy = busy.exclude(pk=visit.pk)
+                if not busy.exists():
+                    visits.append(visit)
+            if len(visits) < 2:
+                continue
+            series = AppointmentSeries.objects.create(
+                patient_id=visits[0].patient_id,
+                doctor_id=doctor_id,
+                every_weeks=1,
+                count=len(visits),
+                created_by_id=Doctor.objects.values_list("user_id", flat=True).get(pk=doctor_id),
+            )
+            Appointment.objects.filter(pk__in=[visit.pk for visit in visits]).update(
+                patient_id=series.patient_id, series=series, reason="Physiotherapy course"
+            )
 
     def _records(self, past_confirmed: list[tuple[int, int, int]], total: int) -> None:
         if total > len(past_confirmed):
