@@ -34,6 +34,7 @@ from clinic.models import (
     MedicalRecord,
     Patient,
     TimeOff,
+    WaitlistEntry,
 )
 
 if TYPE_CHECKING:
@@ -206,6 +207,26 @@ def appointment_types_visible_to(user: User) -> QuerySet[AppointmentType]:
 def can_book_series(user: User) -> bool:
     """Book a course of visits: the front desk and the clinic admin."""
     return role_of(user) in STAFF_ROLES
+
+
+def waitlist_visible_to(user: User) -> QuerySet[WaitlistEntry]:
+    """Waitlist entries: staff see all, a patient their own; doctors none (the front desk runs it)."""
+    qs = WaitlistEntry.objects.select_related("patient__user", "doctor__user", "appointment_type")
+    role = role_of(user)
+    if role in STAFF_ROLES:
+        return qs
+    if role is Role.PATIENT:
+        return qs.filter(patient_id=_patient_id(user))
+    return qs.none()
+
+
+def can_use_waitlist(user: User) -> bool:
+    return role_of(user) in STAFF_ROLES | {Role.PATIENT}
+
+
+def can_join_waitlist(user: User, patient: Patient) -> bool:
+    """Patients join (and leave) for themselves; reception and the clinic admin for anyone."""
+    return can_book_for(user, patient)
 
 
 def series_visible_to(user: User) -> QuerySet[AppointmentSeries]:

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from clinic import access
@@ -40,6 +40,7 @@ from clinic.models import (
     NoOverlapConstraint,
     Patient,
     TimeOff,
+    WaitlistEntry,
 )
 
 if TYPE_CHECKING:
@@ -447,6 +448,7 @@ def _book_visit(
             raise PermissionDenied(NOT_ALLOWED)
         appointment.status = Status.CONFIRMED
     _save(appointment, actor)
+    _waitlist_fulfilled(appointment)
     return appointment
 
 
@@ -1046,3 +1048,126 @@ def _queue_email(appointment: Appointment, kind: str) -> None:
     outbox, _ = EmailOutbox.objects.get_or_create(appointment=appointment, kind=kind, sequence=appointment.sequence)
     if outbox.status == EmailOutbox.Status.PENDING:
         transaction.on_commit(lambda: email_enqueue(outbox), robust=True)
+
+
+# --- The waitlist ------------------------------------------------------------------
+#
+# A patient waits for a time with one doctor, or any doctor of a specialization, between two
+# clinic-local dates, optionally for a visit type and a part of the day. An entry is done when
+# its patient books anything that fits it, and expires after its last day.
+
+WAITLIST_DOCTOR_OR_SPECIALIZATION = "Name a doctor or a specialization, not both."
+WAITLIST_RANGE_ORDER = "The last day comes before the first one."
+WAITLIST_IN_PAST = "The range has to start today or later."
+WAITLIST_TOO_FAR = "Bookings open {days} days ahead: the range has to end by {last}."
+WAITLIST_NO_SUCH_SPECIALIZATION = "No doctor of the clinic has this specialization."
+WAITLIST_TYPE_NOT_OFFERED = "No {specialization} doctor offers {name} visits."
+WAITLIST_NOT_OPEN = "This waitlist entry is {status}; only a waiting entry can be withdrawn."
+# Where the afternoon starts, clinic-local.
+NOON = time(12, 0)
+
+
+def part_of_day(start: datetime) -> str:
+    """ "morning" or "afternoon": the part of the clinic-local day `start` falls in."""
+    return PartOfDay.MORNING if timezone.localtime(start).time() < NOON else PartOfDay.AFTERNOON
+
+
+PartOfDay = WaitlistEntry.PartOfDay
+
+
+@transaction.atomic
+def waitlist_join(
+    *,
+    actor: User,
+    patient: Patient,
+    date_from: date,
+    date_to: date,
+    doctor: Doctor | None = None,
+    specialization: str = "",
+    appointment_type: AppointmentType | None = None,
+    part_of_day: str = PartOfDay.ANY,
+    now: datetime | None = None,
+) -> WaitlistEntry:
+    """Put `patient` on the waitlist (patients themselves; the front desk for anyone). A bad
+    range, both or neither of a doctor and a specialization, or a type the doctor does not offer
+    is a ValidationError on its field (400); nothing is written then."""
+    if not access.can_join_waitlist(actor, patient):
+        raise PermissionDenied(NOT_ALLOWED)
+    specialization = (specialization or "").strip()
+    if (doctor is None) == (not specialization):
+        raise ValidationError({"doctor": [WAITLIST_DOCTOR_OR_SPECIALIZATION]}, code="doctor_or_specialization")
+    if specialization and not Doctor.objects.filter(specialization=specialization).exists():
+        raise ValidationError({"specialization": [WAITLIST_NO_SUCH_SPECIALIZATION]}, code="specialization")
+    window = BookingWindow.at(now)
+    today, last = timezone.localdate(window.now), timezone.localdate(window.latest)
+    if date_to < date_from:
+        raise ValidationError({"date_to": [WAITLIST_RANGE_ORDER]}, code="range_order")
+    if date_from < today:
+        raise ValidationError({"date_from": [WAITLIST_IN_PAST]}, code="in_past")
+    if date_to > last:
+        message = WAITLIST_TOO_FAR.format(days=settings.BOOKING_HORIZON_DAYS, last=last.isoformat())
+        raise ValidationError({"date_to": [message]}, code="too_far")
+    if doctor is not None:
+        check_type(actor=actor, doctor=doctor, appointment_type=appointment_type)
+    elif appointment_type is not None:
+        offering = Doctor.objects.filter(specialization=specialization, appointment_types=appointment_type).first()
+        if offering is None:
+            message = WAITLIST_TYPE_NOT_OFFERED.format(specialization=specialization, name=appointment_type.name)
+            raise ValidationError({"appointment_type": [message]}, code="appointment_type")
+        check_type(actor=actor, doctor=offering, appointment_type=appointment_type)
+    if part_of_day not in PartOfDay.values:
+        raise ValidationError({"part_of_day": [f"Choose one of {', '.join(PartOfDay.values)}."]}, code="part_of_day")
+    entry = WaitlistEntry(
+        patient=patient,
+        doctor=doctor,
+        specialization=specialization,
+        appointment_type=appointment_type,
+        date_from=date_from,
+        date_to=date_to,
+        part_of_day=part_of_day,
+        created_by=actor if actor.is_authenticated else None,
+    )
+    entry.full_clean()
+    entry.save()
+    return entry
+
+
+@transaction.atomic
+def waitlist_withdraw(*, actor: User, entry: WaitlistEntry) -> WaitlistEntry:
+    """The patient (or the front desk) takes an open entry off the waitlist."""
+    entry = WaitlistEntry.objects.select_for_update().get(pk=entry.pk)
+    if not access.can_join_waitlist(actor, entry.patient):
+        raise PermissionDenied(NOT_ALLOWED)
+    if entry.status not in WaitlistEntry.OPEN:
+        raise BookingError(WAITLIST_NOT_OPEN.format(status=entry.get_status_display().lower()), code="not_open")
+    entry.status = WaitlistEntry.Status.WITHDRAWN
+    entry.save(update_fields=["status", "updated_at"])
+    return entry
+
+
+def waitlist_fitting(appointment: Appointment) -> Q:
+    """The open entries an appointment fits: its patient's (or, for a freed time, anyone's),
+    for its doctor or their specialization, its type or none, its day and part of the day."""
+    day = timezone.localdate(appointment.appointment_time)
+    return (
+        (Q(doctor_id=appointment.doctor_id) | Q(doctor__isnull=True, specialization=appointment.doctor.specialization))
+        & (Q(appointment_type__isnull=True) | Q(appointment_type_id=appointment.appointment_type_id))
+        & Q(date_from__lte=day, date_to__gte=day)
+        & Q(part_of_day__in=[PartOfDay.ANY, part_of_day(appointment.appointment_time)])
+        & Q(status__in=WaitlistEntry.OPEN)
+    )
+
+
+def _waitlist_fulfilled(appointment: Appointment) -> int:
+    """A booking that fits its patient's open entries ends them (one UPDATE)."""
+    return WaitlistEntry.objects.filter(waitlist_fitting(appointment), patient_id=appointment.patient_id).update(
+        status=WaitlistEntry.Status.BOOKED, updated_at=timezone.now()
+    )
+
+
+def waitlist_expire(*, now: datetime | None = None) -> int:
+    """Open entries whose last day has passed expire (the hourly schedule of migration 0011)."""
+    today = timezone.localdate(now or timezone.now())
+    return WaitlistEntry.objects.filter(status__in=WaitlistEntry.OPEN, date_to__lt=today).update(
+        status=WaitlistEntry.Status.EXPIRED, updated_at=timezone.now()
+    )

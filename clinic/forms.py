@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from clinic import access, accounts, booking
-from clinic.models import AppointmentType, Doctor, Patient
+from clinic.models import AppointmentType, Doctor, Patient, WaitlistEntry
 from clinic.search import names_matching, patients_for_front_desk
 
 if TYPE_CHECKING:
@@ -280,3 +280,34 @@ class PatientSignupForm(SignupForm):
                 field = "password1" if field == "password" else field
                 self.add_error(field if field in self.fields else None, messages)
             raise ImmediateHttpResponse(TemplateResponse(request, "account/signup.html", {"form": self}))
+
+
+class WaitlistForm(forms.Form):
+    """Join the waitlist: a doctor or any doctor of a specialization, a range of days, and
+    optionally a visit type and a part of the day. The rules live in `booking.waitlist_join`."""
+
+    doctor = forms.ModelChoiceField(label="Doctor", queryset=Doctor.objects.none(), required=False)
+    specialization = forms.ChoiceField(label="Or any doctor of", required=False)
+    appointment_type = forms.ModelChoiceField(
+        label="Type of visit", queryset=AppointmentType.objects.none(), required=False, empty_label="A usual visit"
+    )
+    date_from = forms.DateField(label="From", widget=DateInput())
+    date_to = forms.DateField(label="Until", widget=DateInput())
+    part_of_day = forms.ChoiceField(label="Time of day", choices=WaitlistEntry.PartOfDay.choices, initial="any")
+
+    def __init__(self, *args, user: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        doctors = access.doctors_visible_to(user)
+        self.fields["doctor"].queryset = doctors
+        self.fields["doctor"].empty_label = "Any doctor of the specialization below"
+        specializations = doctors.order_by("specialization").values_list("specialization", flat=True).distinct()
+        self.fields["specialization"].choices = [("", "—")] + [(s, s) for s in specializations]
+        self.fields["appointment_type"].queryset = access.appointment_types_visible_to(user).filter(active=True)
+
+    def add_service_errors(self, exc: ValidationError) -> None:
+        """A refusal of `booking.waitlist_join` shown on its field."""
+        if not hasattr(exc, "error_dict"):
+            self.add_error(None, exc)
+            return
+        for name, errors in exc.error_dict.items():
+            self.add_error(name if name in self.fields else None, errors)

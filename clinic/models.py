@@ -468,6 +468,67 @@ class Appointment(models.Model):
         self.blocked_from, self.blocked_until = start - before, self.ends_at + after
 
 
+class WaitlistStatus(models.TextChoices):
+    WAITING = "waiting", "Waiting"
+    OFFERED = "offered", "Offered a time"
+    BOOKED = "booked", "Booked"
+    EXPIRED = "expired", "Expired"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class PartOfDay(models.TextChoices):
+    ANY = "any", "Any time"
+    MORNING = "morning", "Morning (before noon)"
+    AFTERNOON = "afternoon", "Afternoon (from noon)"
+
+
+class WaitlistEntry(models.Model):
+    """A patient waiting for a time to free up: with one doctor or any of a specialization,
+    between two clinic-local dates, optionally for a visit type and a part of the day."""
+
+    Status = WaitlistStatus
+    PartOfDay = PartOfDay
+
+    # Still looking: a freed time may be offered to it, and a booking that fits ends it.
+    OPEN = (WaitlistStatus.WAITING, WaitlistStatus.OFFERED)
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="waitlist_entries")
+    doctor = models.ForeignKey(Doctor, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    specialization = models.CharField(max_length=100, blank=True)
+    appointment_type = models.ForeignKey(
+        AppointmentType, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    date_from = models.DateField()
+    date_to = models.DateField()
+    part_of_day = models.CharField(max_length=16, choices=PartOfDay.choices, default=PartOfDay.ANY)
+    status = models.CharField(max_length=16, choices=WaitlistStatus.choices, default=WaitlistStatus.WAITING)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "waitlist entries"
+        indexes = [
+            models.Index(fields=["status", "date_from", "date_to"], name="waitlist_open_range_idx"),
+            models.Index(fields=["patient", "status"], name="waitlist_patient_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(doctor__isnull=False) & Q(specialization=""))
+                | (Q(doctor__isnull=True) & ~Q(specialization="")),
+                name="waitlist_doctor_or_specialization",
+            ),
+            models.CheckConstraint(condition=Q(date_to__gte=F("date_from")), name="waitlist_range_ordered"),
+            models.CheckConstraint(condition=Q(status__in=WaitlistStatus.values), name="waitlist_status_valid"),
+            models.CheckConstraint(condition=Q(part_of_day__in=PartOfDay.values), name="waitlist_part_of_day_valid"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.doctor or self.specialization
+        return f"{self.patient} waiting for {who}, {self.date_from:%Y-%m-%d} – {self.date_to:%Y-%m-%d}"
+
+
 class MedicalRecord(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="medical_records", db_index=False)
     appointment = models.ForeignKey(Appointment, on_delete=models.PROTECT, related_name="medical_records")

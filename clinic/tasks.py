@@ -130,6 +130,13 @@ def idempotency_keys_purge() -> str:
     return f"{purge()} expired idempotency keys removed"
 
 
+def waitlist_expire() -> str:
+    """Scheduled hourly (migration 0011): open waitlist entries past their last day expire."""
+    from clinic.booking import waitlist_expire as expire
+
+    return f"{expire()} waitlist entries expired"
+
+
 def send_account_email(
     subject: str,
     body: str,

@@ -11,6 +11,7 @@ urlpatterns = [
     path("book/", views.book, name="book"),
     path("my/appointments/", views.my_appointments, name="my-appointments"),
     path("my/appointments/<int:pk>/", views.appointment_detail, name="appointment"),
+    path("my/waitlist/", views.my_waitlist, name="my-waitlist"),
     # The manage link of a patient's notice (clinic.access: manage tokens).
     path("a/<str:token>/", views.manage, name="manage"),
 ]

@@ -29,7 +29,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from clinic import access, booking
 from clinic.access import Role
-from clinic.forms import BookingForm, DayForm, RescheduleForm, SlotFinderForm, first_bookable_day
+from clinic.forms import BookingForm, DayForm, RescheduleForm, SlotFinderForm, WaitlistForm, first_bookable_day
 from clinic.models import Appointment
 
 if TYPE_CHECKING:
@@ -436,3 +436,55 @@ def _manage_action(request: HttpRequest, token: str, patient: User, appointment:
     messages.success(request, MANAGE_RESCHEDULED.format(when=f"{when:%A %d %B %Y, %H:%M}"))
     # The link just used is stale now; the page carries on under the new one.
     return redirect("clinic:manage", token=access.manage_token(moved))
+
+
+# --- /my/waitlist/ -------------------------------------------------------------------------
+
+WAITLIST_TEMPLATE = "clinic/my_waitlist.html"
+WAITLIST_JOINED = "You are on the waitlist. We will email you when a time that suits frees up."
+WAITLIST_WITHDRAWN = "You are off the waitlist for that one."
+WAITLIST_FOR_PATIENTS = "The waitlist here is for patients. The front desk keeps it in the admin."
+WAITLIST_FIELDS = ("doctor", "specialization", "appointment_type", "date_from", "date_to", "part_of_day")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def my_waitlist(request: HttpRequest) -> HttpResponse:
+    """A patient's waitlist entries, joining one (prefilled from /book/) and withdrawing one."""
+    user = request.user
+    patient = access.patient_of(user)
+    if patient is None:
+        return render(request, WAITLIST_TEMPLATE, {"closed": WAITLIST_FOR_PATIENTS}, status=403)
+    form = WaitlistForm(user=user, initial={name: request.GET.get(name) for name in WAITLIST_FIELDS})
+    if request.method == "POST":
+        if request.POST.get("action") == "withdraw":
+            entry_id = request.POST.get("entry", "")
+            entry = get_object_or_404(access.waitlist_visible_to(user), pk=int(entry_id) if entry_id.isdigit() else 0)
+            try:
+                booking.waitlist_withdraw(actor=user, entry=entry)
+                messages.success(request, WAITLIST_WITHDRAWN)
+            except (booking.BookingError, PermissionDenied) as exc:
+                messages.error(request, _error_message(exc))
+            return redirect("clinic:my-waitlist")
+        form = WaitlistForm(request.POST, user=user)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                booking.waitlist_join(
+                    actor=user,
+                    patient=patient,
+                    doctor=data["doctor"],
+                    specialization=data["specialization"],
+                    appointment_type=data["appointment_type"],
+                    date_from=data["date_from"],
+                    date_to=data["date_to"],
+                    part_of_day=data["part_of_day"],
+                )
+            except ValidationError as exc:
+                form.add_service_errors(exc)
+            else:
+                messages.success(request, WAITLIST_JOINED)
+                return redirect("clinic:my-waitlist")
+    entries = access.waitlist_visible_to(user).order_by("-created_at", "-id")[:PAST_SHOWN]
+    status = 400 if form.errors else 200
+    return render(request, WAITLIST_TEMPLATE, {"form": form, "entries": entries}, status=status)

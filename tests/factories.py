@@ -24,6 +24,7 @@ def reception_group() -> Group:
         importlib.import_module("clinic.migrations.0009_appointment_types_blocked_range").grant_reception(
             django_apps, None
         )
+        importlib.import_module("clinic.migrations.0011_waitlist").grant_reception(django_apps, None)
         group = Group.objects.get(name=RECEPTION_GROUP)
     return group
 

@@ -18,7 +18,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from clinic import access, booking, records
 from clinic.access import Role
 from clinic.admin.base import ClinicModelAdmin, ServiceForm
-from clinic.models import Appointment, AppointmentQuerySet, AppointmentType, Doctor, MedicalRecord
+from clinic.models import Appointment, AppointmentQuerySet, AppointmentType, Doctor, MedicalRecord, WaitlistEntry
 from clinic.search import SEARCH_HELP, clean_term, names_matching
 
 
@@ -356,3 +356,66 @@ class AppointmentTypeAdmin(ClinicModelAdmin, SimpleHistoryAdmin):
     @admin.display(description="Doctors", ordering="offering")
     def offered_by(self, kind: AppointmentType) -> int:
         return kind.offering
+
+
+# --- Waitlist ------------------------------------------------------------------------------
+
+
+WAITLIST_FIELDS = ("patient", "doctor", "specialization", "appointment_type", "date_from", "date_to", "part_of_day")
+
+
+class WaitlistEntryForm(ServiceForm):
+    class Meta:
+        model = WaitlistEntry
+        fields = list(WAITLIST_FIELDS)
+
+    def apply(self, instance: WaitlistEntry) -> WaitlistEntry:
+        data = self.cleaned_data
+        return booking.waitlist_join(
+            actor=self.actor,
+            patient=data["patient"],
+            doctor=data.get("doctor"),
+            specialization=data.get("specialization", ""),
+            appointment_type=data.get("appointment_type"),
+            date_from=data["date_from"],
+            date_to=data["date_to"],
+            part_of_day=data.get("part_of_day") or WaitlistEntry.PartOfDay.ANY,
+        )
+
+
+@admin.register(WaitlistEntry)
+class WaitlistEntryAdmin(ClinicModelAdmin):
+    """Who waits for which doctor or specialization, and when. The front desk puts patients on
+    it here; an entry is withdrawn, never deleted."""
+
+    form = WaitlistEntryForm
+    refused_actions = frozenset({"delete"})
+    list_display = ("patient", "waiting_for", "date_from", "date_to", "part_of_day", "appointment_type", "status")
+    list_filter = ("status", "part_of_day")
+    list_select_related = ("patient__user", "doctor__user", "appointment_type")
+    autocomplete_fields = ("patient",)
+    ordering = ("created_at", "id")
+    search_path = "patient"
+    visible_to = staticmethod(access.waitlist_visible_to)
+    actions = ["withdraw"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # An entry is not edited: withdraw it and add another.
+        return (*WAITLIST_FIELDS, "status", "created_by", "created_at") if obj is not None else ()
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # The changelist's action needs "change"; an entry's page is read only.
+        return super().has_change_permission(request, None)
+
+    @admin.display(description="Waiting for")
+    def waiting_for(self, entry: WaitlistEntry) -> str:
+        return str(entry.doctor) if entry.doctor_id else f"any {entry.specialization} doctor"
+
+    @admin.action(description="Withdraw the selected entries", permissions=["change"])
+    def withdraw(self, request, queryset):
+        self.run_for_each(
+            request,
+            queryset,
+            lambda entry: booking.waitlist_withdraw(actor=request.user, entry=entry),
+            "Withdrew {count} waitlist place{s}.",
+        )

@@ -68,6 +68,13 @@ class SeriesPermission(BasePermission):
         return True
 
 
+class WaitlistPermission(BasePermission):
+    """Patients and the front desk; doctors have no waitlist (403)."""
+
+    def has_permission(self, request, view) -> bool:
+        return access.can_use_waitlist(request.user)
+
+
 class CanBook(BasePermission):
     def has_permission(self, request, view) -> bool:
         return access.can_book(request.user)

@@ -29,6 +29,7 @@ from clinic.models import (
     Doctor,
     MedicalRecord,
     Patient,
+    WaitlistEntry,
 )
 
 PATIENT_REQUIRED = "Staff must say which patient the appointment is for."
@@ -382,3 +383,57 @@ class MedicalRecordWriteSerializer(serializers.Serializer):
         required=False,
         help_text="Optional; must be the appointment's patient.",
     )
+
+
+# --- Waitlist -------------------------------------------------------------------------
+
+
+class WaitlistEntrySerializer(serializers.ModelSerializer):
+    patient = serializers.IntegerField(source="patient_id", read_only=True)
+    doctor = serializers.IntegerField(source="doctor_id", read_only=True, allow_null=True)
+    appointment_type = serializers.IntegerField(source="appointment_type_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = WaitlistEntry
+        fields = [
+            "id",
+            "patient",
+            "doctor",
+            "specialization",
+            "appointment_type",
+            "date_from",
+            "date_to",
+            "part_of_day",
+            "status",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class WaitlistJoinSerializer(serializers.Serializer):
+    """Join: `doctor` or `specialization`, a range of clinic-local days, optionally a visit type
+    and a part of the day; staff also say for which `patient`."""
+
+    patient = VisibleRelatedField(
+        selector="patients_visible_to", model=Patient, required=False, help_text="Staff: whom the entry is for."
+    )
+    doctor = VisibleRelatedField(selector="doctors_visible_to", model=Doctor, required=False, allow_null=True)
+    specialization = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    appointment_type = VisibleRelatedField(
+        selector="appointment_types_visible_to", model=AppointmentType, required=False, allow_null=True
+    )
+    date_from = serializers.DateField()
+    date_to = serializers.DateField()
+    part_of_day = serializers.ChoiceField(choices=WaitlistEntry.PartOfDay.choices, default="any")
+
+    def validate(self, data):
+        user = self.context["request"].user
+        if access.is_staff_role(user):
+            if data.get("patient") is None:
+                raise serializers.ValidationError({"patient": [WAITLIST_PATIENT_REQUIRED]})
+        else:
+            data["patient"] = access.patient_of(user)
+        return data
+
+
+WAITLIST_PATIENT_REQUIRED = "Staff must say which patient the entry is for."

@@ -15,6 +15,7 @@ router.register("appointments", views.AppointmentViewSet, basename="appointment"
 router.register("medical-records", views.MedicalRecordViewSet, basename="medical-record")
 router.register("appointment-types", views.AppointmentTypeViewSet, basename="appointment-type")
 router.register("appointment-series", views.AppointmentSeriesViewSet, basename="appointment-series")
+router.register("waitlist", views.WaitlistViewSet, basename="waitlist")
 
 urlpatterns = [
     path("registrations/", views.RegistrationView.as_view(), name="registration"),

@@ -45,6 +45,8 @@ from clinic.api.serializers import (
     SeriesConflictSerializer,
     SlotsQuerySerializer,
     SlotsSerializer,
+    WaitlistEntrySerializer,
+    WaitlistJoinSerializer,
 )
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -360,6 +362,54 @@ class AppointmentSeriesViewSet(ClinicViewMixin, viewsets.GenericViewSet):
             raise ValidationError({"from": [booking.NOT_IN_SERIES]})
         cancelled = booking.series_cancel_from(actor=request.user, appointment=first)
         return Response({"cancelled": [appointment.pk for appointment in cancelled]})
+
+
+# --- Waitlist ---------------------------------------------------------------------------
+
+
+@extend_schema(tags=["waitlist"])
+class WaitlistViewSet(ClinicViewMixin, viewsets.GenericViewSet):
+    """Patients waiting for a time to free up. Patients join and withdraw their own entries;
+    reception and the clinic admin do it for anyone. Doctors have none (403)."""
+
+    serializer_class = WaitlistEntrySerializer
+    permission_classes = [IsAuthenticated, permissions.WaitlistPermission]
+
+    def get_queryset(self):
+        return access.waitlist_visible_to(self.request.user).order_by("created_at", "id")
+
+    def list(self, request):
+        """The entries the user sees, oldest first (the order offers follow)."""
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(WaitlistEntrySerializer(page, many=True).data)
+
+    @extend_schema(request=WaitlistJoinSerializer, responses={201: WaitlistEntrySerializer})
+    def create(self, request):
+        """Join the waitlist."""
+        serializer = WaitlistJoinSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        entry = booking.waitlist_join(
+            actor=request.user,
+            patient=data["patient"],
+            doctor=data.get("doctor"),
+            specialization=data["specialization"],
+            appointment_type=data.get("appointment_type"),
+            date_from=data["date_from"],
+            date_to=data["date_to"],
+            part_of_day=data["part_of_day"],
+        )
+        return Response(WaitlistEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+
+    def retrieve(self, request, pk=None):
+        """One entry."""
+        return Response(WaitlistEntrySerializer(self.get_object()).data)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, pk=None):
+        """Withdraw an entry: it stays on record as withdrawn and is offered nothing more."""
+        booking.waitlist_withdraw(actor=request.user, entry=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- Visit types -----------------------------------------------------------------------

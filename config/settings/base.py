@@ -297,6 +297,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two models have a `status`: each enum keeps its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "AppointmentStatusEnum": "clinic.models.AppointmentStatus",
+        "WaitlistStatusEnum": "clinic.models.WaitlistStatus",
+    },
 }
 
 # --- Task queue (django-q2) and email delivery ---------------------------------

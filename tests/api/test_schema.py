@@ -55,6 +55,8 @@ DOCUMENTED_PATHS = {
     "/appointment-series/",
     "/appointment-series/{id}/",
     "/appointment-series/{id}/cancel/",
+    "/waitlist/",
+    "/waitlist/{id}/",
 }
 
 

@@ -85,6 +85,8 @@ ADMIN_MODELS: dict[str, tuple[tuple[int, int, int], ...]] = {
     "clinic/appointmenttype": ((200, 200, 200), (403, 200, 200), (200, 200, 200), (200, 200, 200), (403, 200, 200)),
     # Sign-in accounts: the clinic admin only. Reception edits patients' and doctors' accounts on
     # their pages, and never sets a password.
+    # The waitlist: the front desk's (doctors have none); entries are withdrawn, never deleted.
+    "clinic/waitlistentry": ((403, 200, 200), (403, 200, 200), (403, 200, 200), (403, 200, 200), (403, 403, 403)),
     "clinic/user": ((403, 403, 200), (403, 403, 200), (403, 403, 200), (403, 403, 200), (403, 403, 200)),
     # Read-only logs and queues: the clinic admin only, and nobody adds or deletes.
     "clinic/emailoutbox": ((403, 403, 200), (403, 403, 403), (403, 403, 200), (403, 403, 200), (403, 403, 403)),
@@ -247,6 +249,11 @@ ROUTES: dict[str, Route] = {
     r"^\^appointment-series/\(\?P<pk>\[\^/\]\+\)/cancel/": Route(
         lambda w: f"/appointment-series/{w.series.pk}/cancel/", (401, 404, 400, 400, 400), "POST"
     ),
+    # The waitlist: patients their own (P's entry here), the front desk all; doctors none.
+    r"^\^waitlist/\$$": Route(lambda w: "/waitlist/", (401, 200, 403, 200, 200)),
+    r"^\^waitlist/\(\?P<pk>": Route(
+        lambda w: f"/waitlist/{w.sample('clinic/waitlistentry')}/", (401, 200, 403, 200, 200)
+    ),
     # Reception never sees medical records.
     r"^\^medical-records/\$$": Route(lambda w: "/medical-records/", (401, 200, 200, 403, 200)),
     r"^\^medical-records/\(\?P<pk>": Route(lambda w: f"/medical-records/{w.record.pk}/", (401, 200, 200, 403, 200)),
@@ -257,6 +264,8 @@ ROUTES: dict[str, Route] = {
     r"^book/$": Route(lambda w: "/book/", (LOGIN, 200, 403, 200, 200)),
     r"^my/appointments/$": Route(lambda w: "/my/appointments/", SIGNED_IN),
     r"^my/appointments/<int:pk>/$": Route(lambda w: f"/my/appointments/{w.appointment.pk}/", SIGNED_IN),
+    # The waitlist page is the patients'; the front desk's is in the admin.
+    r"^my/waitlist/$": Route(lambda w: "/my/waitlist/", (LOGIN, 200, 403, 403, 403)),
     # The manage link of a notice: its token is the credential, whoever asks (clinic.access).
     r"^a/<str:token>/$": Route(lambda w: f"/a/{manage_token(w.appointment)}/", ALL_OK),
 }
@@ -328,7 +337,7 @@ def build_world(start) -> World:
     from rest_framework.test import APIClient
 
     from clinic.api.tokens import ClinicRefreshToken
-    from clinic.models import AppointmentSeries, EmailOutbox
+    from clinic.models import AppointmentSeries, EmailOutbox, WaitlistEntry
     from tests import factories
 
     doctor = factories.DoctorFactory(user__is_staff=True)
@@ -339,6 +348,9 @@ def build_world(start) -> World:
         doctor=doctor, starts_at=start + timedelta(days=3), ends_at=start + timedelta(days=4)
     )
     clinic_admin = factories.AdminFactory()
+    waiting = WaitlistEntry.objects.create(
+        patient=appointment.patient, doctor=doctor, date_from=start.date(), date_to=start.date() + timedelta(days=7)
+    )
     # A series of doctor D with another patient than P (P's view of it is a 404).
     series = AppointmentSeries.objects.create(
         patient=factories.PatientFactory(), doctor=doctor, every_weeks=1, count=2, created_by=clinic_admin
@@ -359,6 +371,7 @@ def build_world(start) -> World:
             "clinic/medicalrecord": record.pk,
             "clinic/timeoff": time_off.pk,
             "clinic/appointmenttype": visit_type.pk,
+            "clinic/waitlistentry": waiting.pk,
             "clinic/user": appointment.patient.user_id,
             "auth/group": factories.reception_group().pk,
         },
