@@ -38,6 +38,7 @@ from clinic.models import (
     IdempotencyKey,
     MedicalRecord,
     NoOverlapConstraint,
+    PartOfDay,
     Patient,
     TimeOff,
     WaitlistEntry,
@@ -1070,9 +1071,6 @@ NOON = time(12, 0)
 def part_of_day(start: datetime) -> str:
     """ "morning" or "afternoon": the part of the clinic-local day `start` falls in."""
     return PartOfDay.MORNING if timezone.localtime(start).time() < NOON else PartOfDay.AFTERNOON
-
-
-PartOfDay = WaitlistEntry.PartOfDay
 
 
 @transaction.atomic
