@@ -1068,7 +1068,7 @@ WAITLIST_NOT_OPEN = "This waitlist entry is {status}; only a waiting entry can b
 NOON = time(12, 0)
 
 
-def part_of_day(start: datetime) -> str:
+def part_of_day_of(start: datetime) -> str:
     """ "morning" or "afternoon": the part of the clinic-local day `start` falls in."""
     return PartOfDay.MORNING if timezone.localtime(start).time() < NOON else PartOfDay.AFTERNOON
 
@@ -1144,14 +1144,14 @@ def waitlist_withdraw(*, actor: User, entry: WaitlistEntry) -> WaitlistEntry:
 
 
 def waitlist_fitting(appointment: Appointment) -> Q:
-    """The open entries an appointment fits: its patient's (or, for a freed time, anyone's),
-    for its doctor or their specialization, its type or none, its day and part of the day."""
+    """The open entries an appointment fits: for its doctor or their specialization, its type
+    or none, its day and its part of the day."""
     day = timezone.localdate(appointment.appointment_time)
     return (
         (Q(doctor_id=appointment.doctor_id) | Q(doctor__isnull=True, specialization=appointment.doctor.specialization))
         & (Q(appointment_type__isnull=True) | Q(appointment_type_id=appointment.appointment_type_id))
         & Q(date_from__lte=day, date_to__gte=day)
-        & Q(part_of_day__in=[PartOfDay.ANY, part_of_day(appointment.appointment_time)])
+        & Q(part_of_day__in=[PartOfDay.ANY, part_of_day_of(appointment.appointment_time)])
         & Q(status__in=WaitlistEntry.OPEN)
     )
 

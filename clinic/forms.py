@@ -125,10 +125,10 @@ class SlotFinderForm(forms.Form):
         if self._day is None:
             asked = self.cleaned_data.get("date") if self.is_bound and self.is_valid() else None
             self.next_available = asked is None
-            self._day = asked or booking.next_free_day(
+            found = asked or booking.next_free_day(
                 doctors=self.shown_doctors(), from_day=first_bookable_day(), appointment_type=self.chosen_type()
             )
-            self._day = self._day or first_bookable_day()
+            self._day = found or first_bookable_day()
         return self._day
 
     def day_outside_window(self) -> str:

@@ -491,6 +491,8 @@ class WaitlistEntry(models.Model):
 
     # Still looking: a freed time may be offered to it, and a booking that fits ends it.
     OPEN = (WaitlistStatus.WAITING, WaitlistStatus.OFFERED)
+    # What a request to join names, besides the patient.
+    REQUEST_FIELDS = ("doctor", "specialization", "appointment_type", "date_from", "date_to", "part_of_day")
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="waitlist_entries")
     doctor = models.ForeignKey(Doctor, on_delete=models.PROTECT, null=True, blank=True, related_name="+")

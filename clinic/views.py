@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 from rest_framework.settings import api_settings
@@ -30,7 +30,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from clinic import access, booking
 from clinic.access import Role
 from clinic.forms import BookingForm, DayForm, RescheduleForm, SlotFinderForm, WaitlistForm, first_bookable_day
-from clinic.models import Appointment
+from clinic.models import Appointment, WaitlistEntry
 
 if TYPE_CHECKING:
     from clinic.models import User
@@ -374,9 +374,9 @@ class ManageLinkThrottle(SimpleRateThrottle):
 
 
 def _private_link_page(response: HttpResponse) -> HttpResponse:
-    """A page reached by a secret link: it sends no Referer onwards and is never stored."""
+    """A page reached by a secret link sends no Referer onwards and is not indexed (like every
+    page, it is never stored: clinic.middleware.PrivateDataMiddleware)."""
     response["Referrer-Policy"] = "no-referrer"
-    patch_cache_control(response, no_store=True, private=True)
     response["X-Robots-Tag"] = "noindex"
     return response
 
@@ -444,7 +444,6 @@ WAITLIST_TEMPLATE = "clinic/my_waitlist.html"
 WAITLIST_JOINED = "You are on the waitlist. We will email you when a time that suits frees up."
 WAITLIST_WITHDRAWN = "You are off the waitlist for that one."
 WAITLIST_FOR_PATIENTS = "The waitlist here is for patients. The front desk keeps it in the admin."
-WAITLIST_FIELDS = ("doctor", "specialization", "appointment_type", "date_from", "date_to", "part_of_day")
 
 
 @require_http_methods(["GET", "POST"])
@@ -455,7 +454,7 @@ def my_waitlist(request: HttpRequest) -> HttpResponse:
     patient = access.patient_of(user)
     if patient is None:
         return render(request, WAITLIST_TEMPLATE, {"closed": WAITLIST_FOR_PATIENTS}, status=403)
-    form = WaitlistForm(user=user, initial={name: request.GET.get(name) for name in WAITLIST_FIELDS})
+    form = WaitlistForm(user=user, initial={name: request.GET.get(name) for name in WaitlistEntry.REQUEST_FIELDS})
     if request.method == "POST":
         if request.POST.get("action") == "withdraw":
             entry_id = request.POST.get("entry", "")

@@ -361,7 +361,7 @@ class AppointmentTypeAdmin(ClinicModelAdmin, SimpleHistoryAdmin):
 # --- Waitlist ------------------------------------------------------------------------------
 
 
-WAITLIST_FIELDS = ("patient", "doctor", "specialization", "appointment_type", "date_from", "date_to", "part_of_day")
+WAITLIST_FIELDS = ("patient", *WaitlistEntry.REQUEST_FIELDS)
 
 
 class WaitlistEntryForm(ServiceForm):

@@ -33,6 +33,18 @@ from clinic.models import (
 )
 
 PATIENT_REQUIRED = "Staff must say which patient the appointment is for."
+WAITLIST_PATIENT_REQUIRED = "Staff must say which patient the entry is for."
+
+
+def patient_or_own(attrs: dict, user, required: str) -> dict:
+    """Staff name the patient (`required` says so when they do not); a patient who names none
+    acts for themselves. Whether the actor may act for that patient is the service's to check."""
+    if attrs.get("patient") is None:
+        own = access.patient_of(user) if access.role_of(user) is access.Role.PATIENT else None
+        if own is None:
+            raise serializers.ValidationError({"patient": [required]})
+        attrs["patient"] = own
+    return attrs
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -239,13 +251,7 @@ class AppointmentBookSerializer(serializers.Serializer):
     )
 
     def validate(self, attrs: dict) -> dict:
-        user = self.context["request"].user
-        if attrs.get("patient") is None:
-            own = access.patient_of(user) if access.role_of(user) is access.Role.PATIENT else None
-            if own is None:
-                raise serializers.ValidationError({"patient": [PATIENT_REQUIRED]})
-            attrs["patient"] = own
-        return attrs
+        return patient_or_own(attrs, self.context["request"].user, PATIENT_REQUIRED)
 
 
 class AppointmentChangeSerializer(serializers.Serializer):
@@ -426,14 +432,5 @@ class WaitlistJoinSerializer(serializers.Serializer):
     date_to = serializers.DateField()
     part_of_day = serializers.ChoiceField(choices=WaitlistEntry.PartOfDay.choices, default="any")
 
-    def validate(self, data):
-        user = self.context["request"].user
-        if access.is_staff_role(user):
-            if data.get("patient") is None:
-                raise serializers.ValidationError({"patient": [WAITLIST_PATIENT_REQUIRED]})
-        else:
-            data["patient"] = access.patient_of(user)
-        return data
-
-
-WAITLIST_PATIENT_REQUIRED = "Staff must say which patient the entry is for."
+    def validate(self, attrs: dict) -> dict:
+        return patient_or_own(attrs, self.context["request"].user, WAITLIST_PATIENT_REQUIRED)
