@@ -275,6 +275,10 @@ def endpoints(fx: dict) -> list[dict]:
          "path": f"/book/?doctor_q={quote_plus(fx['doctor_name'])}", "cookie": f"sessionid={fx['patient_session']}"},
         {"name": "htmx: my appointments fragment", "kind": "page", "hx": True, "path": "/my/appointments/",
          "cookie": f"sessionid={fx['patient_session']}"},
+        # The waitlist: the front desk's list (API) and a patient's page.
+        {"name": "waitlist list", "kind": "list", "path": f"/waitlist/?{page}", "token": t["reception"]},
+        {"name": "my waitlist page", "kind": "page", "path": "/my/waitlist/",
+         "cookie": f"sessionid={fx['patient_session']}"},
         # The page of an email's manage link, signed in or not.
         {"name": "manage link page (/a/…/)", "kind": "page", "path": f"/a/{fx['manage_token']}/"},
         {"name": "admin appointments changelist", "kind": "admin", "path": "/admin/clinic/appointment/",

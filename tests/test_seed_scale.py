@@ -9,7 +9,8 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count, F
 from django.utils import timezone
 
-from clinic.models import Appointment, AppointmentSeries, Doctor, MedicalRecord, Patient, User
+from clinic.management.commands.seed_scale import WAITLIST_EVERY
+from clinic.models import Appointment, AppointmentSeries, Doctor, MedicalRecord, Patient, User, WaitlistEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +45,7 @@ def test_seed_scale_is_deterministic_and_refuses_to_run_twice():
     MedicalRecord.objects.all().delete()
     Appointment.objects.all().delete()
     AppointmentSeries.objects.all().delete()
+    WaitlistEntry.objects.all().delete()
     Patient.objects.all().delete()
     Doctor.objects.all().delete()
     User.objects.all().delete()
@@ -63,3 +65,10 @@ def test_seed_scale_makes_weekly_series_of_one_patient_at_one_time():
         # The same wall-clock time on the same weekday, whole weeks apart.
         assert {(t.weekday(), t.time()) for t in local} == {(local[0].weekday(), local[0].time())}
         assert all((later.date() - earlier.date()).days % 7 == 0 for earlier, later in pairwise(local))
+
+
+def test_seed_scale_puts_one_patient_in_a_hundred_on_the_waitlist():
+    call_command("seed_scale", *ARGS)
+    entries = list(WaitlistEntry.objects.all())
+    assert len(entries) == len(range(0, 40, WAITLIST_EVERY)) >= 1
+    assert all(bool(e.doctor_id) != bool(e.specialization) for e in entries)

@@ -157,3 +157,15 @@ def test_entries_past_their_last_day_expire(clinic):
 def _dates(start_in_days: int = 1, days: int = 7) -> dict:
     first = timezone.localdate() + timedelta(days=start_in_days)
     return {"date_from": first, "date_to": first + timedelta(days=days)}
+
+
+@pytest.mark.parametrize("entries", [1, 5])
+def test_the_list_runs_the_same_queries_however_many_entries(clinic, entries, django_assert_num_queries):
+    for n in range(entries):
+        booking.waitlist_join(
+            actor=clinic.reception, patient=clinic.patient_a, doctor=clinic.doctor_x, **_dates(days=n)
+        )
+    client = client_for(clinic.reception)
+    # the user's role flags, the count, the page of entries
+    with django_assert_num_queries(3):
+        assert client.get("/waitlist/").status_code == 200

@@ -283,3 +283,10 @@ def test_reschedule_opens_on_the_doctor_s_first_day_with_a_free_slot(patient, sl
     next_day = slot + timedelta(days=1)
     assert f'value="{next_day.date().isoformat()}"' in picker
     assert f'value="{next_day.isoformat()}"' in picker
+
+
+def test_the_page_runs_a_fixed_number_of_queries(upcoming, django_assert_num_queries):
+    client = Client()
+    # 1. the appointment with its doctor, patient and type, 2. the patient's role flags
+    with django_assert_num_queries(2):
+        assert client.get(link(upcoming)).status_code == 200

@@ -76,3 +76,15 @@ def test_someone_elses_entry_cannot_be_withdrawn(patient, gp, day):
 def test_staff_are_sent_to_the_admin(reception):
     response = signed_in(reception).get("/my/waitlist/")
     assert response.status_code == 403 and views.WAITLIST_FOR_PATIENTS in response.content.decode()
+
+
+@pytest.mark.parametrize("entries", [1, 5])
+def test_the_page_runs_the_same_queries_however_many_entries(patient, gp, day, entries, django_assert_num_queries):
+    for n in range(entries):
+        booking.waitlist_join(
+            actor=patient.user, patient=patient, doctor=gp, date_from=day, date_to=day + timedelta(days=n)
+        )
+    client = signed_in(patient.user)
+    # session, user with role flags, the patient, specializations, doctors, visit types, the entries
+    with django_assert_num_queries(7):
+        client.get("/my/waitlist/")

@@ -21,7 +21,16 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from clinic.booking import grid_starts
-from clinic.models import Appointment, AppointmentSeries, AppointmentType, Doctor, MedicalRecord, Patient, User
+from clinic.models import (
+    Appointment,
+    AppointmentSeries,
+    AppointmentType,
+    Doctor,
+    MedicalRecord,
+    Patient,
+    User,
+    WaitlistEntry,
+)
 
 SCALE_TYPES = [("follow-up", 15, 0, 0), ("consultation", 45, 0, 10), ("procedure", 60, 10, 15)]
 PASSWORD = "scale-demo-2026"  # noqa: S105 (generated data)
@@ -36,6 +45,8 @@ FUTURE_DAYS = 60
 # Weekly courses of visits made from the last weeks of the grid: how many, and visits in each.
 SERIES = 2
 SERIES_VISITS = 6
+# One patient in this many waits for a time, for two weeks from tomorrow.
+WAITLIST_EVERY = 100
 
 
 def batched(iterable, size):
@@ -105,6 +116,7 @@ class Command(BaseCommand):
         appointment_rows = self._appointments(doctors, patients, n_appts)
         self._records(appointment_rows, n_records)
         self._series(doctors)
+        self._waitlist(doctors, patients)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Created {n_doctors} doctors, {n_patients} patients, {n_appts} appointments, {n_records} records. "
@@ -267,6 +279,28 @@ class Command(BaseCommand):
             Appointment.objects.filter(pk__in=[visit.pk for visit in visits]).update(
                 patient_id=series.patient_id, series=series, reason="Physiotherapy course"
             )
+
+    def _waitlist(self, doctors: list[int], patients: list[int]) -> None:
+        """Every WAITLIST_EVERY-th patient waits for a doctor (or, one in two, the doctor's
+        specialization), any time of day, over the next two weeks."""
+        first = timezone.localdate() + timedelta(days=1)
+        specialization = dict(Doctor.objects.filter(pk__in=doctors).values_list("pk", "specialization"))
+        waiting = patients[::WAITLIST_EVERY]
+        self._create(
+            WaitlistEntry,
+            (
+                WaitlistEntry(
+                    patient_id=patient_id,
+                    doctor_id=None if n % 2 else doctors[n % len(doctors)],
+                    specialization=specialization[doctors[n % len(doctors)]] if n % 2 else "",
+                    date_from=first,
+                    date_to=first + timedelta(days=13),
+                )
+                for n, patient_id in enumerate(waiting)
+            ),
+            len(waiting),
+            "waitlist",
+        )
 
     def _records(self, past_confirmed: list[tuple[int, int, int]], total: int) -> None:
         if total > len(past_confirmed):
