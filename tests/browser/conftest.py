@@ -148,9 +148,20 @@ def open_context(browser, live_server, request):
             watch.assert_clean()
 
 
+# htmx logs an aborted request as an error: on /book/ a newer request aborts an older one on purpose
+# (hx-sync "replace"). A request that really fails still logs its own error (responseError, sendError,
+# timeout), so these two lines say nothing more.
+HTMX_ABORT_LINES = ("htmx:afterRequest", "htmx:sendAbort")
+
+
+def _console_error(message, watch: Watch) -> None:
+    if message.type == "error" and not message.text.startswith(HTMX_ABORT_LINES):
+        watch.console_errors.append(message.text)
+
+
 def _watch_page(page, watch: Watch) -> None:
     watch.pages.append(page)
-    page.on("console", lambda message: message.type == "error" and watch.console_errors.append(message.text))
+    page.on("console", lambda message: _console_error(message, watch))
     page.on("pageerror", lambda error: watch.console_errors.append(str(error)))
     page.on("response", lambda response: _check_document(response, watch))
 

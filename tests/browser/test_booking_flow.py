@@ -114,3 +114,28 @@ def test_a_slot_booked_in_one_browser_is_gone_in_another(open_context, gp, next_
     expect(slot_button(second, gp, next_monday_10.replace(hour=9, minute=30))).to_be_visible()
     expect(slot_button(second, gp, nine)).to_have_count(0)
     assert Appointment.objects.filter(appointment_time=nine).count() == 1
+
+
+def test_a_slot_picked_while_the_results_refresh_is_not_lost(open_context, gp, next_monday_10):
+    day, ten = next_monday_10.date(), next_monday_10
+    page = open_context(factories.PatientFactory().user)
+    page.goto(f"/book/?date={day.isoformat()}")
+    expect(slot_button(page, gp, ten)).to_be_visible()
+
+    # Hold every refresh of the results in flight; a request that picks a slot goes through.
+    held = []
+
+    def hold_refreshes(route):
+        if "slot=" in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route(re.compile(r"/book/\?"), hold_refreshes)
+    page.get_by_label("Specialization").select_option("General practice")
+    page.wait_for_function("() => document.querySelector('#finder').classList.contains('htmx-request')")
+    assert held, "the refresh should be in flight"
+    slot_button(page, gp, ten).click()
+    expect(page.get_by_role("heading", name="Confirm the appointment")).to_be_visible()
+    expect(page.locator(".confirm")).to_contain_text("Dr Meredith Grey")
+    page.unroute(re.compile(r"/book/\?"))
