@@ -35,6 +35,7 @@ from clinic.models import (
     Patient,
     TimeOff,
     WaitlistEntry,
+    WaitlistOffer,
 )
 
 if TYPE_CHECKING:
@@ -218,6 +219,13 @@ def waitlist_visible_to(user: User) -> QuerySet[WaitlistEntry]:
     if role is Role.PATIENT:
         return qs.filter(patient_id=_patient_id(user))
     return qs.none()
+
+
+def waitlist_offers_visible_to(user: User) -> QuerySet[WaitlistOffer]:
+    """The offers of the waitlist entries `user` sees."""
+    return WaitlistOffer.objects.select_related("entry__patient__user", "doctor__user", "appointment").filter(
+        entry__in=waitlist_visible_to(user).values("pk")
+    )
 
 
 def can_use_waitlist(user: User) -> bool:
@@ -421,6 +429,33 @@ def appointment_for_manage_token(token: str, *, now: datetime | None = None) -> 
             appointment_time__gt=now or timezone.now(),
             patient__user__is_active=True,
         )
+        .first()
+    )
+
+
+OFFER_LINK_SALT = "clinic.waitlist-offer"
+
+
+def offer_token(offer: WaitlistOffer) -> str:
+    """The token of the claim link in an offer's email."""
+    return signing.Signer(salt=OFFER_LINK_SALT).sign_object([offer.pk, offer.entry_id])
+
+
+def offer_for_token(token: str) -> WaitlistOffer | None:
+    """The offer a claim link names, or None for a tampered one or an inactive patient. Whether
+    it still books its time is the claim's question (clinic.booking.waitlist_claim)."""
+    try:
+        payload = signing.Signer(salt=OFFER_LINK_SALT).unsign_object(token)
+    except (signing.BadSignature, ValueError, UnicodeError):
+        return None
+    if not (isinstance(payload, list) and len(payload) == 2 and all(type(n) is int for n in payload)):
+        return None
+    pk, entry_id = payload
+    return (
+        WaitlistOffer.objects.select_related(
+            "entry__patient__user", "entry__appointment_type", "doctor__user", "appointment"
+        )
+        .filter(pk=pk, entry_id=entry_id, entry__patient__user__is_active=True)
         .first()
     )
 

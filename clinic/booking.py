@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from clinic import access
@@ -42,6 +42,7 @@ from clinic.models import (
     Patient,
     TimeOff,
     WaitlistEntry,
+    WaitlistOffer,
 )
 
 if TYPE_CHECKING:
@@ -481,11 +482,13 @@ def appointment_reschedule(
     if doctor.pk != appointment.doctor_id:
         check_type(actor=actor, doctor=doctor, appointment_type=appointment.appointment_type)
     check_bookable(doctor, start, appointment_type=appointment.appointment_type, now=now)
+    freed = (appointment.doctor, appointment.blocked_from, appointment.blocked_until)
     appointment.doctor = doctor
     _place(appointment, start)
     appointment.sequence += 1
     _save(appointment, actor)
     _queue_email(appointment, "rescheduled")
+    _waitlist_offer_freed(*freed, now=now, patient_id=appointment.patient_id)
     return appointment
 
 
@@ -594,6 +597,14 @@ def appointment_move(*, actor: User, appointment: Appointment, status: str, now:
     _save(appointment, actor)
     if status in NOTICES:
         _queue_email(appointment, NOTICES[status])
+    if status == Status.CANCELLED:
+        _waitlist_offer_freed(
+            appointment.doctor,
+            appointment.blocked_from,
+            appointment.blocked_until,
+            now=now,
+            patient_id=appointment.patient_id,
+        )
     return appointment
 
 
@@ -792,6 +803,33 @@ def series_cancel_from(*, actor: User, appointment: Appointment, now: datetime |
         .order_by("appointment_time", "id")
     )
     return [appointment_cancel(actor=actor, appointment=visit, now=now) for visit in later]
+
+
+# --- Time off --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def time_off_save(*, actor: User, time_off: TimeOff) -> TimeOff:
+    """Record or change a doctor's time off (the doctor their own, staff anyone's). The time a
+    change no longer covers is offered to the waitlist."""
+    if not access.can_manage_time_off(actor, time_off.doctor):
+        raise PermissionDenied(NOT_ALLOWED)
+    before = TimeOff.objects.filter(pk=time_off.pk).select_related("doctor").first() if time_off.pk else None
+    time_off.full_clean()
+    time_off.save()
+    if before is not None:
+        _waitlist_offer_freed(before.doctor, before.starts_at, before.ends_at)
+    return time_off
+
+
+@transaction.atomic
+def time_off_delete(*, actor: User, time_off: TimeOff) -> None:
+    """Remove a doctor's time off; the time it covered is offered to the waitlist."""
+    if not access.can_manage_time_off(actor, time_off.doctor):
+        raise PermissionDenied(NOT_ALLOWED)
+    doctor, begin, end = time_off.doctor, time_off.starts_at, time_off.ends_at
+    time_off.delete()
+    _waitlist_offer_freed(doctor, begin, end)
 
 
 # --- Visit types ------------------------------------------------------------------------
@@ -1169,3 +1207,213 @@ def waitlist_expire(*, now: datetime | None = None) -> int:
     return WaitlistEntry.objects.filter(status__in=WaitlistEntry.OPEN, date_to__lt=today).update(
         status=WaitlistEntry.Status.EXPIRED, updated_at=timezone.now()
     )
+
+
+# --- Offers of freed times ------------------------------------------------------------
+#
+# When a live time frees (a cancellation, a reschedule away, time off removed), each start it
+# freed is offered to the first WAITLIST_OFFERS_PER_TIME waiting entries it fits, in joining
+# order. An entry holds one live offer at a time, and each (entry, doctor, start) is offered
+# once. The offers are written in the transaction that freed the time; the worker emails them.
+
+WAITLIST_OFFERS_PER_TIME = 3
+WAITLIST_OFFER_VALID = timedelta(hours=2)
+OFFER_ENDED = "This waitlist place has ended: it is {status}."
+OFFER_EXPIRED = "This offer has run out."
+OFFER_TAKEN = "Someone was quicker: that time is booked."
+OFFER_NOT_IN_RANGE = "That time is not one this waitlist place asked for."
+
+
+def _live_offers(now: datetime) -> Q:
+    return Q(outcome=WaitlistOffer.Outcome.OPEN, valid_until__gt=now)
+
+
+def waitlist_waiting(now: datetime | None = None) -> Q:
+    """Entries a freed time may be offered to: waiting, or offered with every offer ended."""
+    now = now or timezone.now()
+    holding = WaitlistOffer.objects.filter(_live_offers(now), entry_id=OuterRef("pk"))
+    return Q(status=WaitlistEntry.Status.WAITING) | (Q(status=WaitlistEntry.Status.OFFERED) & ~Exists(holding))
+
+
+def _entry_wants(entry: WaitlistEntry, doctor: Doctor, start: datetime) -> bool:
+    """Whether a time with `doctor` at `start` is one `entry` asked for (its type aside)."""
+    day = timezone.localdate(start)
+    return (
+        (entry.doctor_id == doctor.pk if entry.doctor_id else entry.specialization == doctor.specialization)
+        and entry.date_from <= day <= entry.date_to
+        and entry.part_of_day in (PartOfDay.ANY, part_of_day_of(start))
+    )
+
+
+def _waitlist_offer_freed(
+    doctor: Doctor, begin: datetime, end: datetime, *, now: datetime | None = None, patient_id: int | None = None
+) -> list[WaitlistOffer]:
+    """Offer the starts of `doctor` in [begin, end) that are free now to the waitlist (one query
+    when no entry waits for them). The patient who freed the time is not offered it back."""
+    window = BookingWindow.at(now)
+    begin, end = max(begin, window.earliest), min(end, window.latest)
+    if begin >= end:
+        return []
+    first_day, last_day = timezone.localdate(begin), timezone.localdate(end - timedelta(microseconds=1))
+    entries = list(
+        WaitlistEntry.objects.filter(
+            waitlist_waiting(window.now),
+            Q(doctor_id=doctor.pk) | Q(doctor__isnull=True, specialization=doctor.specialization),
+            Q(appointment_type__isnull=True) | Q(appointment_type__in=doctor.appointment_types.all()),
+            date_from__lte=last_day,
+            date_to__gte=first_day,
+        )
+        .exclude(patient_id=patient_id)
+        .select_related("appointment_type")
+        .order_by("created_at", "id")
+    )
+    if not entries:
+        return []
+    days = [first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)]
+    free_for: dict[int | None, set[datetime]] = {}
+    for kind in {entry.appointment_type for entry in entries}:
+        free = slots_free_on_days(doctors=[doctor], days=days, appointment_type=kind, now=window.now)
+        free_for[kind.pk if kind else None] = {s for on_day in free.values() for s in on_day[doctor.pk]}
+    starts = sorted(s for free in free_for.values() for s in free if begin <= s < end)
+    offered_before = set(
+        WaitlistOffer.objects.filter(entry__in=entries, doctor=doctor, start__in=starts).values_list(
+            "entry_id", "start"
+        )
+    )
+    offers: list[WaitlistOffer] = []
+    holding: set[int] = set()
+    for start in dict.fromkeys(starts):
+        takers = [
+            entry
+            for entry in entries
+            if entry.pk not in holding
+            and (entry.pk, start) not in offered_before
+            and start in free_for[entry.appointment_type_id]
+            and _entry_wants(entry, doctor, start)
+        ][:WAITLIST_OFFERS_PER_TIME]
+        valid_until = min(window.now + WAITLIST_OFFER_VALID, start - (window.earliest - window.now))
+        for entry in takers:
+            holding.add(entry.pk)
+            offers.append(WaitlistOffer(entry=entry, doctor=doctor, start=start, valid_until=valid_until))
+    if not offers:
+        return []
+    try:
+        with transaction.atomic():
+            offers = WaitlistOffer.objects.bulk_create(offers)
+    except IntegrityError:
+        # A concurrent change offered one of these first: that offer stands, and the change too.
+        return []
+    WaitlistEntry.objects.filter(pk__in=holding).update(status=WaitlistEntry.Status.OFFERED, updated_at=window.now)
+    from clinic.tasks import offer_enqueue
+
+    for offer in offers:
+        transaction.on_commit(lambda offer=offer: offer_enqueue(offer), robust=True)
+    return offers
+
+
+def waitlist_free_times(entry: WaitlistEntry, *, now: datetime | None = None, limit: int = 12) -> list[tuple]:
+    """The first `limit` free (doctor, start) pairs an entry asked for, from today to its last day,
+    in time order: what a claim that came too late offers instead. Two queries, three with a
+    specialization."""
+    window = BookingWindow.at(now)
+    if entry.doctor_id:
+        doctors = [entry.doctor]
+    else:
+        doctors = Doctor.objects.filter(specialization=entry.specialization).select_related("user")
+        if entry.appointment_type_id:
+            doctors = doctors.filter(appointment_types=entry.appointment_type_id)
+        doctors = list(doctors)
+    first_day = max(entry.date_from, timezone.localdate(window.earliest))
+    days = [first_day + timedelta(days=n) for n in range((entry.date_to - first_day).days + 1)]
+    if not doctors or not days:
+        return []
+    free = slots_free_on_days(doctors=doctors, days=days, appointment_type=entry.appointment_type, now=window.now)
+    by_id = {doctor.pk: doctor for doctor in doctors}
+    times = sorted(
+        (start, by_id[pk])
+        for on_day in free.values()
+        for pk, starts in on_day.items()
+        for start in starts
+        if _entry_wants(entry, by_id[pk], start)
+    )
+    return [(doctor, start) for start, doctor in times[:limit]]
+
+
+def offer_bookable(offer: WaitlistOffer, *, now: datetime | None = None) -> bool:
+    """Whether a claim of the offer would book its time now (two queries while it is live)."""
+    now = now or timezone.now()
+    if not offer.is_live(now):
+        return False
+    day = timezone.localdate(offer.start)
+    return offer.start in slots_free(
+        doctor=offer.doctor, day=day, appointment_type=offer.entry.appointment_type, now=now
+    )
+
+
+@transaction.atomic
+def waitlist_claim(
+    *,
+    offer: WaitlistOffer,
+    doctor: Doctor | None = None,
+    start: datetime | None = None,
+    now: datetime | None = None,
+) -> Appointment:
+    """Book an offer's time for its entry's patient, as the patient (the claim link is their
+    credential), or, with `doctor` and `start`, another free time the entry asked for. The first
+    claim books; a later one raises SlotUnavailable ("someone was quicker", 409). Claiming an
+    offer again answers the booking it made."""
+    now = now or timezone.now()
+    offer = WaitlistOffer.objects.select_for_update().get(pk=offer.pk)
+    entry = (
+        WaitlistEntry.objects.select_for_update(of=("self",))
+        .select_related("patient__user", "appointment_type", "doctor")
+        .get(pk=offer.entry_id)
+    )
+    if offer.appointment_id is not None:
+        return Appointment.objects.select_related("doctor__user", "patient__user").get(pk=offer.appointment_id)
+    if entry.status not in WaitlistEntry.OPEN:
+        raise BookingError(OFFER_ENDED.format(status=entry.get_status_display().lower()), code="offer_ended")
+    if start is None:
+        doctor, start = offer.doctor, offer.start
+        if offer.outcome == WaitlistOffer.Outcome.TAKEN:
+            raise SlotUnavailable(OFFER_TAKEN, code="slot_taken")
+        if not offer.is_live(now):
+            raise SlotUnavailable(OFFER_EXPIRED, code="offer_expired")
+    elif doctor is None or not _entry_wants(entry, doctor, start):
+        raise BookingError(OFFER_NOT_IN_RANGE, code="not_in_range")
+    try:
+        appointment = appointment_book(
+            actor=entry.patient.user,
+            patient=entry.patient,
+            doctor=doctor,
+            start=start,
+            appointment_type=entry.appointment_type,
+            now=now,
+        )
+    except SlotUnavailable as exc:
+        if exc.code == "slot_taken":
+            raise SlotUnavailable(OFFER_TAKEN, code="slot_taken") from exc
+        raise
+    if (doctor.pk, start) == (offer.doctor_id, offer.start):
+        offer.outcome, offer.appointment = WaitlistOffer.Outcome.BOOKED, appointment
+        offer.save(update_fields=["outcome", "appointment"])
+    _waitlist_time_taken(doctor, start, now=now)
+    return appointment
+
+
+def _waitlist_time_taken(doctor: Doctor, start: datetime, *, now: datetime) -> None:
+    """The other open offers of a time just booked end, and their entries wait again."""
+    others = WaitlistOffer.objects.filter(doctor=doctor, start=start, outcome=WaitlistOffer.Outcome.OPEN)
+    entry_ids = list(others.values_list("entry_id", flat=True))
+    if entry_ids:
+        others.update(outcome=WaitlistOffer.Outcome.TAKEN)
+        waitlist_offers_ended(now=now, entry_ids=entry_ids)
+
+
+def waitlist_offers_ended(*, now: datetime | None = None, entry_ids: Iterable[int] | None = None) -> int:
+    """Offered entries whose offers have all ended wait again (the worker's frequent schedule)."""
+    now = now or timezone.now()
+    entries = WaitlistEntry.objects.filter(status=WaitlistEntry.Status.OFFERED).filter(waitlist_waiting(now))
+    if entry_ids is not None:
+        entries = entries.filter(pk__in=list(entry_ids))
+    return entries.update(status=WaitlistEntry.Status.WAITING, updated_at=now)

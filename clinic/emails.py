@@ -26,7 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clinic import access, booking
-from clinic.models import Appointment, EmailOutbox
+from clinic.models import Appointment, EmailOutbox, WaitlistOffer
 
 Kind = EmailOutbox.Kind
 PRODID = "-//Clinic//Appointments//EN"
@@ -153,6 +153,40 @@ EMAILS = {
 def manage_url(appointment: Appointment, *, sequence: int | None = None) -> str:
     """The absolute manage link of `appointment` for the notice of `sequence` (by default its current one)."""
     return site_url(reverse("clinic:manage", args=[access.manage_token(appointment, sequence=sequence)]))
+
+
+def claim_url(offer: WaitlistOffer) -> str:
+    """The absolute claim link of a waitlist offer."""
+    return site_url(reverse("clinic:waitlist-offer", args=[access.offer_token(offer)]))
+
+
+def waitlist_offer_email(offer: WaitlistOffer) -> EmailMultiAlternatives:
+    """A freed time offered to a waitlist entry: the first of its patients to claim it books it."""
+    patient = offer.entry.patient.user
+    kind = offer.entry.appointment_type
+    length = kind.length if kind else booking.Shape.of(offer.doctor).length
+    context = {
+        "patient": patient,
+        "doctor": offer.doctor,
+        "local_start": timezone.localtime(offer.start),
+        "local_end": timezone.localtime(offer.start + length),
+        "local_valid_until": timezone.localtime(offer.valid_until),
+        "time_zone": timezone.get_default_timezone_name(),
+        "claim_url": claim_url(offer),
+        "my_waitlist_url": site_url(reverse("clinic:my-waitlist")),
+        "CLINIC_NAME": settings.CLINIC_NAME,
+        "CLINIC_ADDRESS": settings.CLINIC_ADDRESS,
+        "CLINIC_PHONE": settings.CLINIC_PHONE,
+    }
+    subject = render_to_string("emails/waitlist_offer_subject.txt", context)
+    message = EmailMultiAlternatives(
+        subject=" ".join(subject.split()),
+        body=render_to_string("emails/waitlist_offer.txt", context),
+        to=[patient.email],
+        headers={"Message-ID": f"<waitlist-offer-{offer.pk}@{clinic_domain()}>"},
+    )
+    message.attach_alternative(render_to_string("emails/waitlist_offer.html", context), "text/html")
+    return message
 
 
 def _series_context(first: Appointment) -> dict:

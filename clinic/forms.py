@@ -224,6 +224,24 @@ class RescheduleForm(forms.Form):
         return parse_start(self.cleaned_data["slot"])
 
 
+class OfferClaimForm(forms.Form):
+    """A claim from a waitlist offer's page: its own time, or (`slot`, "doctor@start") another."""
+
+    slot = forms.CharField(required=False)
+
+    def clean_slot(self) -> tuple[Doctor, datetime] | None:
+        value = self.cleaned_data.get("slot")
+        if not value:
+            return None
+        doctor_id, _, iso = value.partition("@")
+        doctor = (
+            Doctor.objects.select_related("user").filter(pk=int(doctor_id)).first() if doctor_id.isdigit() else None
+        )
+        if doctor is None:
+            raise ValidationError(SLOT_INVALID, code="slot_invalid")
+        return doctor, parse_start(iso)
+
+
 class DayForm(forms.Form):
     """The day shown to doctors and the front desk, or offered for a reschedule."""
 

@@ -1,5 +1,6 @@
 """What the logs may not hold: the token of a manage link (`/a/<token>/`) opens an appointment
-without signing in, so every log line writes its path as `/a/…`.
+without signing in, and that of a waitlist offer (`/w/<token>/`) books one, so every log line
+writes those paths as `/a/…` and `/w/…`.
 
 `RedactManageLinks` filters Django's log records (settings.LOGGING); `GunicornLogger` does the
 same for gunicorn's access log (config/gunicorn.py).
@@ -12,12 +13,13 @@ import re
 
 from gunicorn.glogging import Logger
 
-# `/a/<token>` where a path starts: at the start, after a space, a quote, an "=", or a URL's host.
-MANAGE_LINK = re.compile(r"(^|[\s\"'=(]|//[^/\s\"']*)/a/[^/\s?#\"']+")
+# `/a/<token>` or `/w/<token>` where a path starts: at the start, after a space, a quote, an "=",
+# or a URL's host.
+MANAGE_LINK = re.compile(r"(^|[\s\"'=(]|//[^/\s\"']*)/([aw])/[^/\s?#\"']+")
 
 
 def redact(text: str) -> str:
-    return MANAGE_LINK.sub(r"\1/a/…", text)
+    return MANAGE_LINK.sub(r"\1/\2/…", text)
 
 
 class RedactManageLinks(logging.Filter):

@@ -639,6 +639,62 @@ class EmailOutbox(models.Model):
         return f"{what} for appointment #{self.appointment_id} to {to}: {self.get_status_display().lower()}"
 
 
+class OfferOutcome(models.TextChoices):
+    OPEN = "open", "Open"
+    BOOKED = "booked", "Booked through it"
+    # Another entry's claim, or another booking, took the time first.
+    TAKEN = "taken", "Taken by someone else"
+
+
+class WaitlistOffer(models.Model):
+    """A freed time offered to one waitlist entry, by an email with a claim link.
+
+    Written in the transaction that freed the time, the row is also that email's outbox:
+    the worker claims it under a row lock, sends it once, and marks it sent (clinic/tasks.py,
+    as for `EmailOutbox`). Each (entry, doctor, start) is offered once, whatever happens.
+    """
+
+    Outcome = OfferOutcome
+    Status = EmailStatus
+
+    entry = models.ForeignKey(WaitlistEntry, on_delete=models.CASCADE, related_name="offers")
+    doctor = models.ForeignKey(Doctor, on_delete=models.PROTECT, related_name="+")
+    start = models.DateTimeField()
+    # The claim link works until then: the time stops being bookable, and two hours at most.
+    valid_until = models.DateTimeField()
+    outcome = models.CharField(max_length=16, choices=OfferOutcome.choices, default=OfferOutcome.OPEN)
+    # The booking its claim made.
+    appointment = models.ForeignKey(Appointment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # The email.
+    status = models.CharField(max_length=16, choices=EmailStatus.choices, default=EmailStatus.PENDING)
+    recipient = models.EmailField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    message_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["doctor", "start"], name="offer_slot_idx"),
+            models.Index(fields=["status", "created_at"], name="offer_status_created_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["entry", "doctor", "start"], name="offer_once_per_entry_and_time"),
+            models.CheckConstraint(condition=Q(outcome__in=OfferOutcome.values), name="offer_outcome_valid"),
+            models.CheckConstraint(condition=Q(status__in=EmailStatus.values), name="offer_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{timezone.localtime(self.start):%Y-%m-%d %H:%M} with {self.doctor} offered to {self.entry.patient}"
+
+    def is_live(self, now) -> bool:
+        """The claim link still books this time (if it is still free)."""
+        return self.outcome == OfferOutcome.OPEN and self.valid_until > now
+
+
 class RecordAccessQuerySet(models.QuerySet):
     """No bulk change or removal of access-log rows either."""
 

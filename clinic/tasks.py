@@ -28,11 +28,12 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from clinic import emails
-from clinic.models import Appointment, EmailOutbox
+from clinic.models import Appointment, EmailOutbox, WaitlistEntry, WaitlistOffer
 
 logger = logging.getLogger(__name__)
 
 EMAIL_TASK = "clinic.tasks.send_appointment_email"
+OFFER_TASK = "clinic.tasks.send_waitlist_offer"
 ACCOUNT_EMAIL_TASK = "clinic.tasks.send_account_email"
 Kind = EmailOutbox.Kind
 Outbox = EmailOutbox.Status
@@ -66,21 +67,51 @@ def send_appointment_email(appointment_id: int, kind: str, sequence: int | None 
     if outbox is None:
         return outcome
 
-    try:
-        message = emails.EMAILS[kind](appointment, sequence=sequence)
-        message.send()
-    except Exception as exc:
-        _release(outbox, exc)
-        raise
-    EmailOutbox.objects.filter(pk=outbox.pk).update(
-        status=Outbox.SENT,
-        sent_at=timezone.now(),
-        claimed_until=None,
-        recipient=message.to[0],
-        message_id=message.extra_headers.get("Message-ID", ""),
-        last_error="",
-    )
-    return f"sent {kind} v{sequence} to {message.to[0]}"
+    _send(outbox, lambda: emails.EMAILS[kind](appointment, sequence=sequence))
+    return f"sent {kind} v{sequence} to {appointment.patient.user.email}"
+
+
+def offer_enqueue(offer: WaitlistOffer) -> None:
+    """Hand an offer's email to the worker (called after the commit that wrote the offer)."""
+    async_task(OFFER_TASK, offer.pk, task_name=f"waitlist offer {offer.pk}")
+
+
+def send_waitlist_offer(offer_id: int) -> str:
+    """Email a waitlist entry's patient the time offered to them, with its claim link, once.
+
+    An offer that has run out, whose time is taken, or whose entry has ended before the
+    email goes is skipped: the patient would only find a dead link.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        offer = (
+            WaitlistOffer.objects.select_for_update(of=("self",))
+            .select_related("entry__patient__user", "doctor__user")
+            .filter(pk=offer_id)
+            .first()
+        )
+        if offer is None:
+            return "no such offer: nothing to send"
+        busy = _busy(offer, now)
+        if busy:
+            return busy
+
+        skip = ""
+        if not offer.is_live(now):
+            skip = "The offer ended before it was sent."
+        elif offer.entry.status not in WaitlistEntry.OPEN:
+            skip = f"The waitlist entry is {offer.entry.status}."
+        elif not offer.entry.patient.user.email:
+            skip = "The patient has no email address."
+        if skip:
+            offer.status, offer.last_error = Outbox.SKIPPED, skip
+            offer.save(update_fields=["status", "last_error"])
+            return f"skipped: {skip}"
+        gave_up = _hold(offer, now)
+        if gave_up:
+            return gave_up
+    _send(offer, lambda: emails.waitlist_offer_email(offer))
+    return f"sent waitlist offer {offer.pk} to {offer.entry.patient.user.email}"
 
 
 def emails_send_due() -> str:
@@ -111,16 +142,29 @@ def emails_send_due() -> str:
                 reminders += 1
                 transaction.on_commit(lambda outbox=outbox: email_enqueue(outbox), robust=True)
 
-    stale = EmailOutbox.objects.filter(
+    requeued = 0
+    for outbox in _stale(EmailOutbox.objects.all(), now):
+        email_enqueue(outbox)
+        requeued += 1
+    for offer in _stale(WaitlistOffer.objects.filter(valid_until__gt=now), now):
+        offer_enqueue(offer)
+        requeued += 1
+    from clinic.booking import waitlist_offers_ended
+
+    waiting_again = waitlist_offers_ended(now=now)
+    return (
+        f"{reminders} reminders queued, {requeued} pending emails queued again, "
+        f"{waiting_again} waitlist entries waiting again"
+    )
+
+
+def _stale(rows, now):
+    """Outbox rows still pending a while after they were written, and not being sent."""
+    return rows.filter(
         status=Outbox.PENDING,
         created_at__lt=now - timedelta(seconds=settings.Q_CLUSTER["retry"]),
         attempts__lt=settings.EMAIL_MAX_ATTEMPTS,
     ).exclude(claimed_until__gt=now)
-    requeued = 0
-    for outbox in stale:
-        email_enqueue(outbox)
-        requeued += 1
-    return f"{reminders} reminders queued, {requeued} pending emails queued again"
 
 
 def idempotency_keys_purge() -> str:
@@ -175,12 +219,9 @@ def _claim(appointment_id: int, kind: str, sequence: int) -> tuple[EmailOutbox |
         )
         if outbox is None:
             return None, None, "no such email in the outbox: nothing to send"
-        if outbox.status != Outbox.PENDING:
-            return None, None, f"already {outbox.status}: nothing to send"
-        if outbox.claimed_until is not None and outbox.claimed_until > now:
-            # Another worker is sending it; should that one die, its own task is
-            # offered again after the claim has expired.
-            return None, None, "being sent by another worker"
+        busy = _busy(outbox, now)
+        if busy:
+            return None, None, busy
         appointment = Appointment.objects.select_related("patient__user", "doctor__user").get(pk=appointment_id)
         if kind == Kind.REMINDER and (
             appointment.status != Appointment.Status.CONFIRMED or appointment.sequence != sequence
@@ -192,23 +233,64 @@ def _claim(appointment_id: int, kind: str, sequence: int) -> tuple[EmailOutbox |
             outbox.status, outbox.last_error = Outbox.SKIPPED, "The patient has no email address."
             outbox.save(update_fields=["status", "last_error"])
             return None, None, "the patient has no email address: skipped"
-        if outbox.attempts >= settings.EMAIL_MAX_ATTEMPTS:
-            outbox.status = Outbox.FAILED
-            outbox.save(update_fields=["status"])
-            return None, None, f"gave up after {outbox.attempts} attempts"
-        outbox.attempts += 1
-        outbox.claimed_until = now + timedelta(seconds=_claim_seconds())
-        outbox.save(update_fields=["attempts", "claimed_until"])
+        gave_up = _hold(outbox, now)
+        if gave_up:
+            return None, None, gave_up
     return outbox, appointment, "claimed"
 
 
-def _release(outbox: EmailOutbox, exc: Exception) -> None:
+# An outbox row is an `EmailOutbox` or a `WaitlistOffer`: both have `status`, `attempts`,
+# `claimed_until`, `last_error`, `recipient`, `message_id` and `sent_at`.
+
+
+def _busy(row, now) -> str:
+    """Why a locked outbox row is not to be sent now ("" if it is)."""
+    if row.status != Outbox.PENDING:
+        return f"already {row.status}: nothing to send"
+    if row.claimed_until is not None and row.claimed_until > now:
+        # Another worker is sending it; should that one die, its own task is
+        # offered again after the claim has expired.
+        return "being sent by another worker"
+    return ""
+
+
+def _hold(row, now) -> str:
+    """Take a locked outbox row for one attempt ("" when taken), or give up on it."""
+    if row.attempts >= settings.EMAIL_MAX_ATTEMPTS:
+        row.status = Outbox.FAILED
+        row.save(update_fields=["status"])
+        return f"gave up after {row.attempts} attempts"
+    row.attempts += 1
+    row.claimed_until = now + timedelta(seconds=_claim_seconds())
+    row.save(update_fields=["attempts", "claimed_until"])
+    return ""
+
+
+def _send(row, build) -> None:
+    """Build and send a held row's email outside any transaction, then mark the row sent."""
+    try:
+        message = build()
+        message.send()
+    except Exception as exc:
+        _release(row, exc)
+        raise
+    type(row).objects.filter(pk=row.pk).update(
+        status=Outbox.SENT,
+        sent_at=timezone.now(),
+        claimed_until=None,
+        recipient=message.to[0],
+        message_id=message.extra_headers.get("Message-ID", ""),
+        last_error="",
+    )
+
+
+def _release(row, exc: Exception) -> None:
     """Record a failed send and free the row for the next attempt (or give up)."""
-    status = Outbox.FAILED if outbox.attempts >= settings.EMAIL_MAX_ATTEMPTS else Outbox.PENDING
-    EmailOutbox.objects.filter(pk=outbox.pk).update(
+    status = Outbox.FAILED if row.attempts >= settings.EMAIL_MAX_ATTEMPTS else Outbox.PENDING
+    type(row).objects.filter(pk=row.pk).update(
         claimed_until=None, status=status, last_error=f"{type(exc).__name__}: {exc}"[:2000]
     )
-    logger.warning("Email %s not sent (attempt %s): %s", outbox, outbox.attempts, exc)
+    logger.warning("Email %s not sent (attempt %s): %s", row, row.attempts, exc)
 
 
 def _claim_seconds() -> int:

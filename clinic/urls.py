@@ -14,4 +14,6 @@ urlpatterns = [
     path("my/waitlist/", views.my_waitlist, name="my-waitlist"),
     # The manage link of a patient's notice (clinic.access: manage tokens).
     path("a/<str:token>/", views.manage, name="manage"),
+    # The claim link of a waitlist offer's email (clinic.access: offer tokens).
+    path("w/<str:token>/", views.waitlist_offer, name="waitlist-offer"),
 ]

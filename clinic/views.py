@@ -29,7 +29,15 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from clinic import access, booking
 from clinic.access import Role
-from clinic.forms import BookingForm, DayForm, RescheduleForm, SlotFinderForm, WaitlistForm, first_bookable_day
+from clinic.forms import (
+    BookingForm,
+    DayForm,
+    OfferClaimForm,
+    RescheduleForm,
+    SlotFinderForm,
+    WaitlistForm,
+    first_bookable_day,
+)
 from clinic.models import Appointment, WaitlistEntry
 
 if TYPE_CHECKING:
@@ -373,6 +381,16 @@ class ManageLinkThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
+def _link_throttled(request: HttpRequest) -> HttpResponse | None:
+    """The 429 page when this address has opened too many secret links lately."""
+    throttle = ManageLinkThrottle()
+    if throttle.allow_request(request, None):
+        return None
+    page = render(request, LINK_OUT_OF_DATE_TEMPLATE, {"throttled": MANAGE_THROTTLED}, status=429)
+    page["Retry-After"] = str(max(1, int(throttle.wait() or 1)))
+    return _private_link_page(page)
+
+
 def _private_link_page(response: HttpResponse) -> HttpResponse:
     """A page reached by a secret link sends no Referer onwards and is not indexed (like every
     page, it is never stored: clinic.middleware.PrivateDataMiddleware)."""
@@ -390,11 +408,9 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
     """One appointment from the link in its notice, without signing in: cancel or reschedule it
     under the patient's own rules, as the patient. A stale, tampered or expired link shows the
     same friendly page and changes nothing."""
-    throttle = ManageLinkThrottle()
-    if not throttle.allow_request(request, None):
-        page = render(request, LINK_OUT_OF_DATE_TEMPLATE, {"throttled": MANAGE_THROTTLED}, status=429)
-        page["Retry-After"] = str(max(1, int(throttle.wait() or 1)))
-        return _private_link_page(page)
+    throttled = _link_throttled(request)
+    if throttled is not None:
+        return throttled
     appointment = access.appointment_for_manage_token(token)
     if appointment is None:
         return _private_link_page(render(request, LINK_OUT_OF_DATE_TEMPLATE, status=404))
@@ -436,6 +452,60 @@ def _manage_action(request: HttpRequest, token: str, patient: User, appointment:
     messages.success(request, MANAGE_RESCHEDULED.format(when=f"{when:%A %d %B %Y, %H:%M}"))
     # The link just used is stale now; the page carries on under the new one.
     return redirect("clinic:manage", token=access.manage_token(moved))
+
+
+# --- /w/<token>/: a waitlist offer's claim link -----------------------------------------------
+
+OFFER_TEMPLATE = "clinic/waitlist_offer.html"
+OFFER_BOOKED = "Booked: {when} with {doctor}. We have emailed you the details."
+OFFER_HEADINGS = {"slot_taken": "Someone was quicker", "offer_expired": "This offer has run out"}
+OFFER_NOT_BOOKED = "That time could not be booked"
+
+
+@csrf_exempt  # as the manage link: the secret path is the credential
+@require_http_methods(["GET", "POST"])
+def waitlist_offer(request: HttpRequest, token: str) -> HttpResponse:
+    """A freed time offered from the waitlist, claimed from the link in its email without signing
+    in. The first claim books it, as the patient; a later one sees that someone was quicker, and
+    the other free times the entry asked for."""
+    throttled = _link_throttled(request)
+    if throttled is not None:
+        return throttled
+    offer = access.offer_for_token(token)
+    if offer is None:
+        return _private_link_page(render(request, LINK_OUT_OF_DATE_TEMPLATE, status=404))
+    now = timezone.now()
+    if offer.appointment is not None:
+        # Claimed already (a second click, a reload): its booking's page, while that link works.
+        manage = access.manage_token(offer.appointment)
+        if access.appointment_for_manage_token(manage, now=now) is not None:
+            return _private_link_page(redirect("clinic:manage", token=manage))
+    status, error, code = 200, "", ""
+    if request.method == "POST" and offer.entry.status in WaitlistEntry.OPEN:
+        form = OfferClaimForm(request.POST)
+        try:
+            if not form.is_valid():
+                raise booking.BookingError(form.errors["slot"][0], code="slot_invalid")
+            doctor, start = form.cleaned_data["slot"] or (None, None)
+            appointment = booking.waitlist_claim(offer=offer, doctor=doctor, start=start, now=now)
+        except (booking.BookingError, PermissionDenied) as exc:
+            status, error, code = getattr(exc, "status_code", 403), _error_message(exc), getattr(exc, "code", "")
+            offer.refresh_from_db()
+            offer.entry.refresh_from_db()
+        else:
+            when = timezone.localtime(appointment.appointment_time)
+            messages.success(request, OFFER_BOOKED.format(when=f"{when:%A %d %B %Y, %H:%M}", doctor=appointment.doctor))
+            return _private_link_page(redirect("clinic:manage", token=access.manage_token(appointment)))
+    context = {"offer": offer, "entry": offer.entry, "token": token, "error": error}
+    if offer.entry.status not in WaitlistEntry.OPEN:
+        context["ended"] = booking.OFFER_ENDED.format(status=offer.entry.get_status_display().lower())
+    elif error or not booking.offer_bookable(offer, now=now):
+        if not error:
+            code = "offer_expired" if offer.valid_until <= now else "slot_taken"
+            error = booking.OFFER_EXPIRED if code == "offer_expired" else booking.OFFER_TAKEN
+        context["gone"], context["gone_heading"] = error, OFFER_HEADINGS.get(code, OFFER_NOT_BOOKED)
+        context["others"] = booking.waitlist_free_times(offer.entry, now=now)
+    return _private_link_page(render(request, OFFER_TEMPLATE, context, status=status))
 
 
 # --- /my/waitlist/ -------------------------------------------------------------------------

@@ -25,6 +25,7 @@ def reception_group() -> Group:
             django_apps, None
         )
         importlib.import_module("clinic.migrations.0011_waitlist").grant_reception(django_apps, None)
+        importlib.import_module("clinic.migrations.0012_waitlist_offers").grant_reception(django_apps, None)
         group = Group.objects.get(name=RECEPTION_GROUP)
     return group
 

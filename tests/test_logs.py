@@ -34,7 +34,9 @@ def test_the_procfile_runs_gunicorn_with_the_redacting_config():
         ("GET /a/WzEsMF0:sig/ HTTP/1.1", "GET /a/…/ HTTP/1.1"),
         ("Not Found: /a/WzEsMF0:sig/", "Not Found: /a/…/"),
         ("https://clinic.example/a/WzEsMF0:sig/?x=1", "https://clinic.example/a/…/?x=1"),
+        ("GET /w/WzEsMl0:sig/ HTTP/1.1", "GET /w/…/ HTTP/1.1"),
         ("/admin/a/b/", "/admin/a/b/"),
+        ("/admin/w/b/", "/admin/w/b/"),
         ("/static/a/b.css", "/static/a/b.css"),
     ],
 )

@@ -17,8 +17,16 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from clinic import access, booking, records
 from clinic.access import Role
-from clinic.admin.base import ClinicModelAdmin, ServiceForm
-from clinic.models import Appointment, AppointmentQuerySet, AppointmentType, Doctor, MedicalRecord, WaitlistEntry
+from clinic.admin.base import ClinicModelAdmin, ReadOnlyInline, ServiceForm
+from clinic.models import (
+    Appointment,
+    AppointmentQuerySet,
+    AppointmentType,
+    Doctor,
+    MedicalRecord,
+    WaitlistEntry,
+    WaitlistOffer,
+)
 from clinic.search import SEARCH_HELP, clean_term, names_matching
 
 
@@ -383,6 +391,40 @@ class WaitlistEntryForm(ServiceForm):
         )
 
 
+OFFER_FIELDS = ("doctor", "start", "valid_until", "status", "sent_at", "outcome", "appointment")
+
+
+class WaitlistOfferInline(ReadOnlyInline):
+    """The freed times offered to an entry, on its page."""
+
+    model = WaitlistOffer
+    fields = OFFER_FIELDS
+    viewer_roles = frozenset({Role.RECEPTION, Role.ADMIN})
+    verbose_name_plural = "offers sent"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("doctor__user", "appointment", "entry__patient__user")
+
+
+@admin.register(WaitlistOffer)
+class WaitlistOfferAdmin(ClinicModelAdmin):
+    """The offers sent to the waitlist and what came of them: read only (the worker writes them)."""
+
+    refused_actions = frozenset({"add", "change", "delete"})
+    list_display = ("start", "doctor", "patient", "valid_until", "status", "sent_at", "outcome")
+    list_filter = ("outcome", "status")
+    list_select_related = ("entry__patient__user", "doctor__user")
+    fields = ("entry", *OFFER_FIELDS, "attempts", "last_error", "created_at")
+    readonly_fields = fields
+    ordering = ("-id",)
+    search_path = "entry__patient"
+    visible_to = staticmethod(access.waitlist_offers_visible_to)
+
+    @admin.display(description="Patient", ordering="entry__patient__user__last_name")
+    def patient(self, offer: WaitlistOffer) -> str:
+        return str(offer.entry.patient)
+
+
 @admin.register(WaitlistEntry)
 class WaitlistEntryAdmin(ClinicModelAdmin):
     """Who waits for which doctor or specialization, and when. The front desk puts patients on
@@ -398,6 +440,10 @@ class WaitlistEntryAdmin(ClinicModelAdmin):
     search_path = "patient"
     visible_to = staticmethod(access.waitlist_visible_to)
     actions = ["withdraw"]
+
+    def get_inlines(self, request, obj):
+        # The offers an entry was sent, on its own (read-only) page.
+        return [WaitlistOfferInline] if obj is not None else []
 
     def get_readonly_fields(self, request, obj=None):
         # An entry is not edited: withdraw it and add another.

@@ -290,6 +290,16 @@ class TimeOffAdmin(ClinicModelAdmin):
     visible_to = staticmethod(access.time_off_visible_to)
     object_checks = {"change": _manages_time_off, "delete": _manages_time_off}
 
+    def save_model(self, request, obj, form, change):
+        booking.time_off_save(actor=request.user, time_off=obj)
+
+    def delete_model(self, request, obj):
+        booking.time_off_delete(actor=request.user, time_off=obj)
+
+    def delete_queryset(self, request, queryset):
+        for time_off in queryset.select_related("doctor"):
+            booking.time_off_delete(actor=request.user, time_off=time_off)
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "doctor":
             doctors = access.doctors_visible_to(request.user)

@@ -181,9 +181,9 @@ def test_a_broker_that_refuses_the_task_does_not_fail_the_booking_and_the_schedu
     assert mail.outbox == []
 
     monkeypatch.undo()
-    assert tasks.emails_send_due().endswith("0 pending emails queued again")  # too fresh to be stale
+    assert "0 pending emails queued again" in tasks.emails_send_due()  # too fresh to be stale
     with time_machine.travel(timezone.now() + timedelta(seconds=settings.Q_CLUSTER["retry"] + 1)):
-        assert tasks.emails_send_due() == "0 reminders queued, 1 pending emails queued again"
+        assert tasks.emails_send_due().startswith("0 reminders queued, 1 pending emails queued again,")
 
     assert len(mail.outbox) == 1
     assert EmailOutbox.objects.get().status == EmailOutbox.Status.SENT

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 SESSIONLESS = {"/registrations/", "/api/token/", "/api/token/refresh/", "/api/token/blacklist/"}
 # A manage link's secret path is its credential, whoever is signed in: a forged POST would need
 # the very token it could use itself (tests/pages/test_manage_links.py).
-SECRET_PATHS = ("/a/",)
+SECRET_PATHS = ("/a/", "/w/")
 
 
 @pytest.fixture

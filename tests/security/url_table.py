@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from clinic.access import manage_token
+from clinic.access import manage_token, offer_token
 
 ROLES = ("anonymous", "patient", "doctor", "reception", "admin")
 
@@ -87,6 +87,8 @@ ADMIN_MODELS: dict[str, tuple[tuple[int, int, int], ...]] = {
     # their pages, and never sets a password.
     # The waitlist: the front desk's (doctors have none); entries are withdrawn, never deleted.
     "clinic/waitlistentry": ((403, 200, 200), (403, 200, 200), (403, 200, 200), (403, 200, 200), (403, 403, 403)),
+    # The offers sent to it: the front desk reads them; the worker alone writes them.
+    "clinic/waitlistoffer": ((403, 200, 200), (403, 403, 403), (403, 200, 200), (403, 200, 200), (403, 403, 403)),
     "clinic/user": ((403, 403, 200), (403, 403, 200), (403, 403, 200), (403, 403, 200), (403, 403, 200)),
     # Read-only logs and queues: the clinic admin only, and nobody adds or deletes.
     "clinic/emailoutbox": ((403, 403, 200), (403, 403, 403), (403, 403, 200), (403, 403, 200), (403, 403, 403)),
@@ -268,6 +270,8 @@ ROUTES: dict[str, Route] = {
     r"^my/waitlist/$": Route(lambda w: "/my/waitlist/", (LOGIN, 200, 403, 403, 403)),
     # The manage link of a notice: its token is the credential, whoever asks (clinic.access).
     r"^a/<str:token>/$": Route(lambda w: f"/a/{manage_token(w.appointment)}/", ALL_OK),
+    # The claim link of a waitlist offer: the same.
+    r"^w/<str:token>/$": Route(lambda w: f"/w/{offer_token(w.offer)}/", ALL_OK),
 }
 
 
@@ -291,6 +295,7 @@ class World:
     reception: object
     admin: object
     series: object
+    offer: object
     samples: dict[str, object]
 
     @property
@@ -337,7 +342,7 @@ def build_world(start) -> World:
     from rest_framework.test import APIClient
 
     from clinic.api.tokens import ClinicRefreshToken
-    from clinic.models import AppointmentSeries, EmailOutbox, WaitlistEntry
+    from clinic.models import AppointmentSeries, EmailOutbox, WaitlistEntry, WaitlistOffer
     from tests import factories
 
     doctor = factories.DoctorFactory(user__is_staff=True)
@@ -350,6 +355,9 @@ def build_world(start) -> World:
     clinic_admin = factories.AdminFactory()
     waiting = WaitlistEntry.objects.create(
         patient=appointment.patient, doctor=doctor, date_from=start.date(), date_to=start.date() + timedelta(days=7)
+    )
+    offer = WaitlistOffer.objects.create(
+        entry=waiting, doctor=doctor, start=start + timedelta(days=1), valid_until=timezone.now() + timedelta(hours=2)
     )
     # A series of doctor D with another patient than P (P's view of it is a 404).
     series = AppointmentSeries.objects.create(
@@ -364,6 +372,7 @@ def build_world(start) -> World:
         reception=factories.ReceptionFactory(),
         admin=clinic_admin,
         series=series,
+        offer=offer,
         samples={
             "clinic/patient": appointment.patient.pk,
             "clinic/doctor": doctor.pk,
@@ -372,6 +381,7 @@ def build_world(start) -> World:
             "clinic/timeoff": time_off.pk,
             "clinic/appointmenttype": visit_type.pk,
             "clinic/waitlistentry": waiting.pk,
+            "clinic/waitlistoffer": offer.pk,
             "clinic/user": appointment.patient.user_id,
             "auth/group": factories.reception_group().pk,
         },
