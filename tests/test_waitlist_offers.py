@@ -150,7 +150,8 @@ def test_a_reschedule_away_and_removed_time_off_offer_the_freed_times(
     moving = book(patient, doctor, next_monday_10)
     first, second = (wait(factories.PatientFactory(), doctor, day=day) for _ in range(2))
     with django_capture_on_commit_callbacks(execute=True):
-        booking.appointment_reschedule(actor=patient.user, appointment=moving, start=next_monday_10 + timedelta(hours=2))
+        later = next_monday_10 + timedelta(hours=2)
+        booking.appointment_reschedule(actor=patient.user, appointment=moving, start=later)
     assert [(o.entry, o.start) for o in WaitlistOffer.objects.order_by("id")] == [
         (first, next_monday_10),
         (second, next_monday_10),
@@ -166,10 +167,9 @@ def test_a_reschedule_away_and_removed_time_off_offer_the_freed_times(
 
 
 def test_a_cancellation_rolled_back_offers_nothing(taken, four_waiting, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
-        with transaction.atomic():
-            booking.appointment_cancel(actor=taken.patient.user, appointment=taken)
-            raise RuntimeError("the request failed after the cancellation")
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
+        booking.appointment_cancel(actor=taken.patient.user, appointment=taken)
+        raise RuntimeError("the request failed after the cancellation")
     assert not WaitlistOffer.objects.exists()
     assert set(WaitlistEntry.objects.values_list("status", flat=True)) == {Waiting.WAITING}
 
@@ -219,9 +219,9 @@ def test_a_claim_of_an_offer_run_out_or_of_an_ended_entry_books_nothing(
 ):
     cancel(taken, django_capture_on_commit_callbacks)
     first, second = (WaitlistOffer.objects.get(entry=entry) for entry in four_waiting[:2])
-    with time_machine.travel(timezone.now() + timedelta(hours=2, seconds=1)):
-        with pytest.raises(booking.SlotUnavailable) as late:
-            booking.waitlist_claim(offer=first)
+    late_by = timezone.now() + timedelta(hours=2, seconds=1)
+    with time_machine.travel(late_by), pytest.raises(booking.SlotUnavailable) as late:
+        booking.waitlist_claim(offer=first)
     assert late.value.code == "offer_expired"
 
     booking.waitlist_withdraw(actor=four_waiting[1].patient.user, entry=four_waiting[1])
