@@ -1361,19 +1361,20 @@ def waitlist_claim(
     """Book an offer's time for its entry's patient, as the patient (the claim link is their
     credential), or, with `doctor` and `start`, another free time the entry asked for. The first
     claim books; a later one raises SlotUnavailable ("someone was quicker", 409). Claiming an
-    offer again answers the booking it made."""
+    offer again answers the booking it made.
+
+    Nothing is locked before the booking: claims of one time wait on each other in the booking's
+    own locks (patient, then doctor), and the database's overlap constraints decide who books.
+    """
     now = now or timezone.now()
-    offer = WaitlistOffer.objects.select_for_update().get(pk=offer.pk)
-    entry = (
-        WaitlistEntry.objects.select_for_update(of=("self",))
-        .select_related("patient__user", "appointment_type", "doctor")
-        .get(pk=offer.entry_id)
-    )
-    if offer.appointment_id is not None:
-        return Appointment.objects.select_related("doctor__user", "patient__user").get(pk=offer.appointment_id)
+    offer = WaitlistOffer.objects.select_related("doctor", "appointment").get(pk=offer.pk)
+    entry = WaitlistEntry.objects.select_related("patient__user", "appointment_type", "doctor").get(pk=offer.entry_id)
+    if offer.appointment is not None:
+        return offer.appointment
     if entry.status not in WaitlistEntry.OPEN:
         raise BookingError(OFFER_ENDED.format(status=entry.get_status_display().lower()), code="offer_ended")
-    if start is None:
+    own_time = start is None
+    if own_time:
         doctor, start = offer.doctor, offer.start
         if offer.outcome == WaitlistOffer.Outcome.TAKEN:
             raise SlotUnavailable(OFFER_TAKEN, code="slot_taken")
@@ -1391,12 +1392,15 @@ def waitlist_claim(
             now=now,
         )
     except SlotUnavailable as exc:
-        if exc.code == "slot_taken":
-            raise SlotUnavailable(OFFER_TAKEN, code="slot_taken") from exc
-        raise
-    if (doctor.pk, start) == (offer.doctor_id, offer.start):
-        offer.outcome, offer.appointment = WaitlistOffer.Outcome.BOOKED, appointment
-        offer.save(update_fields=["outcome", "appointment"])
+        # The same link claimed twice at once: the other request booked it.
+        claimed = WaitlistOffer.objects.filter(pk=offer.pk, appointment__isnull=False).select_related("appointment")
+        if own_time and (twin := claimed.first()) is not None:
+            return twin.appointment
+        if exc.code != "slot_taken":
+            raise
+        raise SlotUnavailable(OFFER_TAKEN, code="slot_taken") from exc
+    if own_time:
+        WaitlistOffer.objects.filter(pk=offer.pk).update(outcome=WaitlistOffer.Outcome.BOOKED, appointment=appointment)
     _waitlist_time_taken(doctor, start, now=now)
     return appointment
 

@@ -74,3 +74,55 @@ def test_the_same_idempotency_key_sent_concurrently_books_once_with_one_body(nex
     assert len({body["id"] for _, body in answers}) == 1
     assert all(body == answers[0][1] for _, body in answers)
     assert Appointment.objects.count() == 1
+
+
+def test_claims_of_one_freed_time_sent_at_once_book_it_once_and_the_rest_see_someone_was_quicker(next_monday_10):
+    from django.test import Client
+
+    from clinic import access, booking
+    from clinic.models import WaitlistEntry, WaitlistOffer
+
+    doctor = DoctorFactory()
+    freed = booking.appointment_book(actor=(p := PatientFactory()).user, patient=p, doctor=doctor, start=next_monday_10)
+    waiting = [PatientFactory() for _ in range(3)]
+    for patient in waiting:
+        booking.waitlist_join(
+            actor=patient.user,
+            patient=patient,
+            doctor=doctor,
+            date_from=next_monday_10.date(),
+            date_to=next_monday_10.date(),
+        )
+    booking.appointment_cancel(actor=p.user, appointment=freed)
+    offers = list(WaitlistOffer.objects.order_by("id"))
+    assert len(offers) == 3
+    # Each of the three claims, and the first twice (a double click), all at one moment.
+    claims = [*offers, offers[0]]
+    barrier = threading.Barrier(len(claims))
+    answers: list = [None] * len(claims)
+
+    def claim(index, offer):
+        try:
+            barrier.wait(timeout=30)
+            response = Client().post(f"/w/{access.offer_token(offer)}/")
+            answers[index] = (offer.entry_id, response.status_code, response.content.decode())
+        except Exception as exc:  # pragma: no cover - reported through the assertions below
+            answers[index] = (offer.entry_id, repr(exc), "")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim, args=(i, offer)) for i, offer in enumerate(claims)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    (booked,) = Appointment.objects.live().filter(doctor=doctor)
+    winner = WaitlistEntry.objects.get(patient=booked.patient)
+    assert winner.status == WaitlistEntry.Status.BOOKED
+    for entry_id, status, page in answers:
+        if entry_id == winner.pk:
+            assert status == 302, (status, page)
+        else:
+            assert status == 409 and "Someone was quicker" in page, (status, page)
+    assert Counter(WaitlistOffer.objects.values_list("outcome", flat=True)) == {"booked": 1, "taken": 2}
