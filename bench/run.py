@@ -125,9 +125,9 @@ from django.contrib.auth.models import Group
 from django.contrib.sessions.backends.db import SessionStore
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
-from clinic.access import RECEPTION_GROUP, manage_token
+from clinic.access import RECEPTION_GROUP, manage_token, offer_token
 from clinic.booking import BookingWindow, slots_free
-from clinic.models import Appointment, AppointmentType, Doctor, MedicalRecord, Patient, User
+from clinic.models import Appointment, AppointmentType, Doctor, MedicalRecord, Patient, User, WaitlistEntry, WaitlistOffer
 
 reception, _ = User.objects.get_or_create(username="bench-reception", defaults={"email": "bench-reception@clinic.example", "is_staff": True})
 reception.groups.add(Group.objects.get(name=RECEPTION_GROUP))
@@ -140,6 +140,17 @@ record = MedicalRecord.objects.order_by("id").first()
 live = Appointment.objects.filter(
     doctor=doctor, status__in=["pending", "confirmed"], appointment_time__gt=timezone.now() + timedelta(days=2)
 ).order_by("appointment_time").first()
+# A waitlist offer of that time, taken since: its page looks for the other free times of a
+# two-week range (at 1M, weeks of full days).
+live_day = timezone.localdate(live.appointment_time)
+entry, _ = WaitlistEntry.objects.get_or_create(
+    patient=patient, doctor=doctor, date_from=live_day, defaults={"date_to": live_day + timedelta(days=14)}
+)
+WaitlistEntry.objects.filter(pk=entry.pk).update(status="waiting")
+offer, _ = WaitlistOffer.objects.update_or_create(
+    entry=entry, doctor=doctor, start=live.appointment_time,
+    defaults={"valid_until": timezone.now() + timedelta(hours=2), "outcome": "open"},
+)
 day = timezone.localdate() + timedelta(days=1)
 while not slots_free(doctor=doctor, day=day):
     day += timedelta(days=1)
@@ -199,7 +210,7 @@ print(json.dumps({
     "slot_date": day.isoformat(), "tokens": tokens, "session": session(admin),
     "patient_session": session(patient.user), "specialization": doctor.specialization,
     "reception_session": session(reception), "bookings": bodies[:20000], "typed_bookings": typed[:20000],
-    "appointment_type": kind.id, "manage_token": manage_token(live), "doctor_name": doctor.user.last_name,
+    "appointment_type": kind.id, "manage_token": manage_token(live), "offer_token": offer_token(offer), "doctor_name": doctor.user.last_name,
     "calendar_doctors": ",".join(str(doc.id) for doc in doctors),
     "calendar_day": calendar_day.isoformat(), "calendar_day_end": (calendar_day + timedelta(days=1)).isoformat(),
     "calendar_week": calendar_week.isoformat(), "calendar_week_end": (calendar_week + timedelta(days=7)).isoformat(),
@@ -281,6 +292,8 @@ def endpoints(fx: dict) -> list[dict]:
          "cookie": f"sessionid={fx['patient_session']}"},
         # The page of an email's manage link, signed in or not.
         {"name": "manage link page (/a/…/)", "kind": "page", "path": f"/a/{fx['manage_token']}/"},
+        # A waitlist offer's claim link, its time taken: "someone was quicker", and the other times.
+        {"name": "waitlist offer page, time taken (/w/…/)", "kind": "page", "path": f"/w/{fx['offer_token']}/"},
         {"name": "admin appointments changelist", "kind": "admin", "path": "/admin/clinic/appointment/",
          "cookie": f"sessionid={fx['session']}"},
         # A doctor's confirmed appointments fill the page at either size; their pending ones
