@@ -136,3 +136,26 @@ def test_the_claim_link_is_throttled_per_address(offers):
     assert [client.post(link(offers[0])).status_code for _ in range(3)] == [302, 302, 429]
     refused = client.get(link(offers[0]))
     assert refused.status_code == 429 and views.MANAGE_THROTTLED in refused.content.decode()
+
+
+def _queries(path: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    client.get(path)  # the session and throttle warm up
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(path).status_code == 200
+    return len(queries)
+
+
+def test_the_claim_page_runs_the_same_few_queries_however_busy_the_doctor(offers, gp, slot):
+    open_page = _queries(link(offers[0]))
+    Client().post(link(offers[0]))
+    taken_page = _queries(link(offers[1]))
+    # A fuller fortnight around the offer: the same queries.
+    for day in range(1, 8):
+        for hour in (9, 11, 14):
+            factories.AppointmentFactory(doctor=gp, appointment_time=slot.replace(hour=hour) + timedelta(days=day))
+    # The offer with its entry (one query); whether its time is free (two); the other free times (two).
+    assert (open_page, taken_page, _queries(link(offers[1]))) == (3, 5, 5)
