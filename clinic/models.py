@@ -595,7 +595,26 @@ class EmailStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class EmailOutbox(models.Model):
+class OutboxRow(models.Model):
+    """An email waiting to be sent once by the worker (clinic/tasks.py claims, sends and marks it)."""
+
+    Status = EmailStatus
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    recipient = models.EmailField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # A worker sending this row holds it until then; a worker killed mid-send frees it by expiry.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    message_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class EmailOutbox(OutboxRow):
     """One notice to a patient about one version of an appointment: queued, then sent once.
 
     A row per (appointment, kind, sequence) is written in the transaction that
@@ -606,21 +625,11 @@ class EmailOutbox(models.Model):
     """
 
     Kind = EmailKind
-    Status = EmailStatus
 
     appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="emails")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     # The appointment's sequence when the notice was queued (the invite's SEQUENCE).
     sequence = models.PositiveIntegerField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    recipient = models.EmailField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    # A worker sending this row holds it until then; a worker killed mid-send frees it by expiry.
-    claimed_until = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    message_id = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -646,7 +655,7 @@ class OfferOutcome(models.TextChoices):
     TAKEN = "taken", "Taken by someone else"
 
 
-class WaitlistOffer(models.Model):
+class WaitlistOffer(OutboxRow):
     """A freed time offered to one waitlist entry, by an email with a claim link.
 
     Written in the transaction that freed the time, the row is also that email's outbox:
@@ -655,7 +664,6 @@ class WaitlistOffer(models.Model):
     """
 
     Outcome = OfferOutcome
-    Status = EmailStatus
 
     entry = models.ForeignKey(WaitlistEntry, on_delete=models.CASCADE, related_name="offers")
     doctor = models.ForeignKey(Doctor, on_delete=models.PROTECT, related_name="+")
@@ -665,15 +673,6 @@ class WaitlistOffer(models.Model):
     outcome = models.CharField(max_length=16, choices=OfferOutcome.choices, default=OfferOutcome.OPEN)
     # The booking its claim made.
     appointment = models.ForeignKey(Appointment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    # The email.
-    status = models.CharField(max_length=16, choices=EmailStatus.choices, default=EmailStatus.PENDING)
-    recipient = models.EmailField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    claimed_until = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    message_id = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -239,8 +239,7 @@ def _claim(appointment_id: int, kind: str, sequence: int) -> tuple[EmailOutbox |
     return outbox, appointment, "claimed"
 
 
-# An outbox row is an `EmailOutbox` or a `WaitlistOffer`: both have `status`, `attempts`,
-# `claimed_until`, `last_error`, `recipient`, `message_id` and `sent_at`.
+# An outbox row (`clinic.models.OutboxRow`) is an `EmailOutbox` or a `WaitlistOffer`.
 
 
 def _busy(row, now) -> str:

@@ -8,6 +8,7 @@ outside the user's view is a 404, and a refused booking is a message in place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -381,14 +382,18 @@ class ManageLinkThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-def _link_throttled(request: HttpRequest) -> HttpResponse | None:
-    """The 429 page when this address has opened too many secret links lately."""
+def _follow_link(request: HttpRequest, token: str, lookup: Callable[[str], Any]) -> tuple[Any, HttpResponse | None]:
+    """What a secret link's token opens, or the page refusing it: 429 when this address has
+    opened too many links lately, the friendly 404 when the token opens nothing."""
     throttle = ManageLinkThrottle()
-    if throttle.allow_request(request, None):
-        return None
-    page = render(request, LINK_OUT_OF_DATE_TEMPLATE, {"throttled": MANAGE_THROTTLED}, status=429)
-    page["Retry-After"] = str(max(1, int(throttle.wait() or 1)))
-    return _private_link_page(page)
+    if not throttle.allow_request(request, None):
+        page = render(request, LINK_OUT_OF_DATE_TEMPLATE, {"throttled": MANAGE_THROTTLED}, status=429)
+        page["Retry-After"] = str(max(1, int(throttle.wait() or 1)))
+        return None, _private_link_page(page)
+    found = lookup(token)
+    if found is None:
+        return None, _private_link_page(render(request, LINK_OUT_OF_DATE_TEMPLATE, status=404))
+    return found, None
 
 
 def _private_link_page(response: HttpResponse) -> HttpResponse:
@@ -408,12 +413,9 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
     """One appointment from the link in its notice, without signing in: cancel or reschedule it
     under the patient's own rules, as the patient. A stale, tampered or expired link shows the
     same friendly page and changes nothing."""
-    throttled = _link_throttled(request)
-    if throttled is not None:
-        return throttled
-    appointment = access.appointment_for_manage_token(token)
-    if appointment is None:
-        return _private_link_page(render(request, LINK_OUT_OF_DATE_TEMPLATE, status=404))
+    appointment, refused = _follow_link(request, token, access.appointment_for_manage_token)
+    if refused is not None:
+        return refused
     patient = appointment.patient.user
     if request.method == "POST":
         return _private_link_page(_manage_action(request, token, patient, appointment))
@@ -468,12 +470,9 @@ def waitlist_offer(request: HttpRequest, token: str) -> HttpResponse:
     """A freed time offered from the waitlist, claimed from the link in its email without signing
     in. The first claim books it, as the patient; a later one sees that someone was quicker, and
     the other free times the entry asked for."""
-    throttled = _link_throttled(request)
-    if throttled is not None:
-        return throttled
-    offer = access.offer_for_token(token)
-    if offer is None:
-        return _private_link_page(render(request, LINK_OUT_OF_DATE_TEMPLATE, status=404))
+    offer, refused = _follow_link(request, token, access.offer_for_token)
+    if refused is not None:
+        return refused
     now = timezone.now()
     if offer.appointment is not None:
         # Claimed already (a second click, a reload): its booking's page, while that link works.

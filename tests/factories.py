@@ -124,3 +124,12 @@ class MedicalRecordFactory(factory.django.DjangoModelFactory):
     patient = factory.LazyAttribute(lambda r: r.appointment.patient)
     author = factory.LazyAttribute(lambda r: r.appointment.doctor.user)
     notes = "Feeling better."
+
+
+def waitlist_entry(patient, doctor=None, *, day, days: int = 0, **extra):
+    """`patient` joins the waitlist themselves (booking.waitlist_join) from `day`, for `days` more."""
+    from clinic import booking
+
+    return booking.waitlist_join(
+        actor=patient.user, patient=patient, doctor=doctor, date_from=day, date_to=day + timedelta(days=days), **extra
+    )

@@ -21,15 +21,7 @@ Waiting = WaitlistEntry.Status
 Outcome = WaitlistOffer.Outcome
 
 
-def wait(patient, doctor=None, *, day, days: int = 0, **extra) -> WaitlistEntry:
-    return booking.waitlist_join(
-        actor=patient.user,
-        patient=patient,
-        doctor=doctor,
-        date_from=day,
-        date_to=day + timedelta(days=days),
-        **extra,
-    )
+wait = factories.waitlist_entry
 
 
 def book(patient, doctor, start, **extra) -> Appointment:

@@ -13,6 +13,8 @@ import importlib
 from django.db import migrations, models
 import django.db.models.deletion
 import django.core.validators
+
+from clinic.migrations._grants import grant_to_reception
 import simple_history.models
 from django.conf import settings
 import clinic.models
@@ -36,17 +38,7 @@ def fill_blocked_ranges(apps, schema_editor):
 
 def grant_reception(apps, schema_editor):
     """The front desk manages visit types, as it manages doctors."""
-    from django.contrib.auth.management import create_permissions
-
-    app_config = apps.get_app_config("clinic")
-    if getattr(app_config, "models_module", None) is None:  # migration state: no models module yet
-        app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    group, _ = Group.objects.get_or_create(name="Reception")
-    codenames = [f"{action}_appointmenttype" for action in ("view", "add", "change", "delete")]
-    group.permissions.add(*Permission.objects.filter(content_type__app_label="clinic", codename__in=codenames))
+    grant_to_reception(apps, [f"{action}_appointmenttype" for action in ("view", "add", "change", "delete")])
 
 
 def _on_postgresql(statement):

@@ -6,6 +6,8 @@ from django.conf import settings
 
 from django.db import migrations, models
 
+from clinic.migrations._grants import grant_to_reception
+
 
 SCHEDULE_NAME = "Waitlist entries past their range"
 SCHEDULE_FUNC = "clinic.tasks.waitlist_expire"
@@ -25,17 +27,7 @@ def delete_schedule(apps, schema_editor):
 
 def grant_reception(apps, schema_editor):
     """The front desk puts patients on the waitlist and sees it (entries are withdrawn, never deleted)."""
-    from django.contrib.auth.management import create_permissions
-
-    app_config = apps.get_app_config("clinic")
-    if getattr(app_config, "models_module", None) is None:  # migration state: no models module yet
-        app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    group, _ = Group.objects.get_or_create(name="Reception")
-    codenames = [f"{action}_waitlistentry" for action in ("view", "add", "change")]
-    group.permissions.add(*Permission.objects.filter(content_type__app_label="clinic", codename__in=codenames))
+    grant_to_reception(apps, [f"{action}_waitlistentry" for action in ("view", "add", "change")])
 
 
 class Migration(migrations.Migration):

@@ -5,18 +5,11 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from clinic.migrations._grants import grant_to_reception
+
 
 def grant_reception(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
-
-    app_config = apps.get_app_config("clinic")
-    if getattr(app_config, "models_module", None) is None:  # migration state: no models module yet
-        app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    group, _ = Group.objects.get_or_create(name="Reception")
-    group.permissions.add(*Permission.objects.filter(content_type__app_label="clinic", codename="view_waitlistoffer"))
+    grant_to_reception(apps, ["view_waitlistoffer"])
 
 
 class Migration(migrations.Migration):

@@ -79,19 +79,12 @@ def test_the_changelist_lists_who_waits_for_what(reception_client, patient):
 def test_time_off_removed_in_the_admin_is_offered_and_the_offers_show_on_the_entry(
     reception_client, doctor, patient, next_monday_10, django_capture_on_commit_callbacks
 ):
-    from clinic import booking
     from clinic.models import TimeOff, WaitlistOffer
 
     away = factories.TimeOffFactory(
         doctor=doctor, starts_at=next_monday_10, ends_at=next_monday_10 + timedelta(minutes=30)
     )
-    entry = booking.waitlist_join(
-        actor=patient.user,
-        patient=patient,
-        doctor=doctor,
-        date_from=next_monday_10.date(),
-        date_to=next_monday_10.date(),
-    )
+    entry = factories.waitlist_entry(patient, doctor, day=next_monday_10.date())
     with django_capture_on_commit_callbacks(execute=True):
         response = reception_client.post(reverse("admin:clinic_timeoff_delete", args=[away.pk]), {"post": "yes"})
     assert response.status_code == 302

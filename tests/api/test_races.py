@@ -10,7 +10,7 @@ from django.db import connection
 
 from clinic.models import Appointment
 from tests.api.conftest import client_for
-from tests.factories import DoctorFactory, PatientFactory
+from tests.factories import DoctorFactory, PatientFactory, waitlist_entry
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -86,13 +86,7 @@ def test_claims_of_one_freed_time_sent_at_once_book_it_once_and_the_rest_see_som
     freed = booking.appointment_book(actor=(p := PatientFactory()).user, patient=p, doctor=doctor, start=next_monday_10)
     waiting = [PatientFactory() for _ in range(3)]
     for patient in waiting:
-        booking.waitlist_join(
-            actor=patient.user,
-            patient=patient,
-            doctor=doctor,
-            date_from=next_monday_10.date(),
-            date_to=next_monday_10.date(),
-        )
+        waitlist_entry(patient, doctor, day=next_monday_10.date())
     booking.appointment_cancel(actor=p.user, appointment=freed)
     offers = list(WaitlistOffer.objects.order_by("id"))
     assert len(offers) == 3

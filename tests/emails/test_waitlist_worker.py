@@ -38,13 +38,7 @@ def test_a_cancellation_sends_an_offer_whose_link_books_the_time_and_ends_the_en
     waiting = factories.PatientFactory()
     workers.start()
     appointment = book(leaving, doctor, next_monday_10)
-    entry = booking.waitlist_join(
-        actor=waiting.user,
-        patient=waiting,
-        doctor=doctor,
-        date_from=next_monday_10.date(),
-        date_to=next_monday_10.date(),
-    )
+    entry = factories.waitlist_entry(waiting, doctor, day=next_monday_10.date())
     booking.appointment_cancel(actor=leaving.user, appointment=appointment)
 
     (offer_email,) = n_messages(smtp_server, 1)
@@ -68,13 +62,7 @@ def test_an_offer_is_emailed_once_through_a_duplicate_enqueue_and_a_worker_kille
 ):
     leaving = factories.PatientFactory(user__email="")
     waiting = factories.PatientFactory()
-    booking.waitlist_join(
-        actor=waiting.user,
-        patient=waiting,
-        doctor=doctor,
-        date_from=next_monday_10.date(),
-        date_to=next_monday_10.date(),
-    )
+    factories.waitlist_entry(waiting, doctor, day=next_monday_10.date())
     appointment = book(leaving, doctor, next_monday_10)
     smtp_server.handler.hold_next = True  # the first delivery stalls at RCPT, mid-conversation
     first = workers.start()

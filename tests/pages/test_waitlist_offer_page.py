@@ -24,10 +24,7 @@ def offers(gp, slot, django_capture_on_commit_callbacks):
     freed = booking.appointment_book(
         actor=factories.ReceptionFactory(), patient=factories.PatientFactory(), doctor=gp, start=slot, reason="Rash"
     )
-    entries = [
-        booking.waitlist_join(actor=p.user, patient=p, doctor=gp, date_from=slot.date(), date_to=slot.date())
-        for p in (factories.PatientFactory(), factories.PatientFactory())
-    ]
+    entries = [factories.waitlist_entry(factories.PatientFactory(), gp, day=slot.date()) for _ in range(2)]
     with django_capture_on_commit_callbacks(execute=True):
         booking.appointment_cancel(actor=freed.patient.user, appointment=freed)
     return [WaitlistOffer.objects.get(entry=entry) for entry in entries]
