@@ -413,13 +413,10 @@ def manage_token(appointment: Appointment, *, sequence: int | None = None) -> st
 
 def appointment_for_manage_token(token: str, *, now: datetime | None = None) -> Appointment | None:
     """The appointment a manage link opens now, or None for a tampered, stale or expired one."""
-    try:
-        payload = signing.Signer(salt=MANAGE_LINK_SALT).unsign_object(token)
-    except (signing.BadSignature, ValueError, UnicodeError):
+    pair = _unsigned_pair(token, salt=MANAGE_LINK_SALT)
+    if pair is None:
         return None
-    if not (isinstance(payload, list) and len(payload) == 2 and all(type(n) is int for n in payload)):
-        return None
-    pk, sequence = payload
+    pk, sequence = pair
     return (
         Appointment.objects.select_related("doctor__user", "patient__user", "appointment_type")
         .filter(
@@ -436,6 +433,17 @@ def appointment_for_manage_token(token: str, *, now: datetime | None = None) -> 
 OFFER_LINK_SALT = "clinic.waitlist-offer"
 
 
+def _unsigned_pair(token: str, *, salt: str) -> tuple[int, int] | None:
+    """The two ids a link's token was signed over with `salt`, or None for anything else."""
+    try:
+        payload = signing.Signer(salt=salt).unsign_object(token)
+    except (signing.BadSignature, ValueError, UnicodeError):
+        return None
+    if not (isinstance(payload, list) and len(payload) == 2 and all(type(n) is int for n in payload)):
+        return None
+    return payload[0], payload[1]
+
+
 def offer_token(offer: WaitlistOffer) -> str:
     """The token of the claim link in an offer's email."""
     return signing.Signer(salt=OFFER_LINK_SALT).sign_object([offer.pk, offer.entry_id])
@@ -444,13 +452,10 @@ def offer_token(offer: WaitlistOffer) -> str:
 def offer_for_token(token: str) -> WaitlistOffer | None:
     """The offer a claim link names, or None for a tampered one or an inactive patient. Whether
     it still books its time is the claim's question (clinic.booking.waitlist_claim)."""
-    try:
-        payload = signing.Signer(salt=OFFER_LINK_SALT).unsign_object(token)
-    except (signing.BadSignature, ValueError, UnicodeError):
+    pair = _unsigned_pair(token, salt=OFFER_LINK_SALT)
+    if pair is None:
         return None
-    if not (isinstance(payload, list) and len(payload) == 2 and all(type(n) is int for n in payload)):
-        return None
-    pk, entry_id = payload
+    pk, entry_id = pair
     return (
         WaitlistOffer.objects.select_related(
             "entry__patient__user", "entry__appointment_type", "doctor__user", "appointment"

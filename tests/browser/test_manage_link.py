@@ -14,14 +14,9 @@ from playwright.sync_api import expect
 from clinic import booking, views
 from clinic.models import Appointment
 from tests import factories
-from tests.emails.conftest import wait_for
+from tests.emails.conftest import text_of, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def text_of(message) -> str:
-    part = next(p for p in message.walk() if p.get_content_type() == "text/plain")
-    return part.get_payload(decode=True).decode()
 
 
 def manage_link(message) -> str:

@@ -44,6 +44,12 @@ def wait_for(condition: Callable[[], object], *, what: str, timeout: float = WAI
         time.sleep(0.05)
 
 
+def text_of(message: Message) -> str:
+    """The text/plain part of a received message."""
+    part = next(p for p in message.walk() if p.get_content_type() == "text/plain")
+    return part.get_payload(decode=True).decode()
+
+
 def calendar_of(message: Message) -> tuple[Message, icalendar.Event, icalendar.Calendar]:
     """The text/calendar part of a message, its VEVENT and its VCALENDAR."""
     parts = [part for part in message.walk() if part.get_content_type() == "text/calendar"]

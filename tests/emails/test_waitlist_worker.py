@@ -15,15 +15,10 @@ from clinic import booking
 from clinic.models import Appointment, WaitlistEntry, WaitlistOffer
 from clinic.tasks import OFFER_TASK
 from tests import factories
-from tests.emails.conftest import wait_for
+from tests.emails.conftest import text_of, wait_for
 from tests.emails.test_worker import book, n_messages, settle
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def text_of(message) -> str:
-    part = next(p for p in message.walk() if p.get_content_type() == "text/plain")
-    return part.get_payload(decode=True).decode()
 
 
 def claim_path(message) -> str:
