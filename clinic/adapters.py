@@ -21,6 +21,7 @@ issuer and refuses to turn off a second factor the clinic requires (`clinic.acce
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import make_msgid
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit
 from allauth.account import app_settings as allauth_settings
 from allauth.account.adapter import DefaultAccountAdapter, get_adapter
 from allauth.account.forms import default_token_generator
+from allauth.account.internal.flows.login import get_authentication_records
 from allauth.account.utils import user_pk_to_url_str
 from allauth.core import context as allauth_context
 from allauth.mfa.adapter import DefaultMFAAdapter
@@ -88,6 +90,19 @@ class ClinicAccountAdapter(DefaultAccountAdapter):
         accounts.password_set(
             actor=user, user=user, password=password, keep_session_key=session.session_key if session else None
         )
+
+    def is_reauthentication_required(self, *, app: str, **kwargs) -> bool:
+        """The second factor's pages (setting one up, as staff must right after their first
+        sign-in, its recovery codes, turning it off) ask for no password again within
+        ACCOUNT_REAUTHENTICATION_TIMEOUT of signing in: the sign-in (with the second factor, for a
+        user who has one) is the recent proof. Later they ask, as allauth does."""
+        required = super().is_reauthentication_required(app=app, **kwargs)
+        request = allauth_context.request
+        if not required or app != "allauth.mfa" or request is None or not request.user.is_authenticated:
+            return required
+        recent = time.time() - allauth_settings.REAUTHENTICATION_TIMEOUT
+        records = get_authentication_records(request, request.user)
+        return not any(isinstance(r.get("at"), int | float) and r["at"] > recent for r in records)
 
 
 class ClinicMFAAdapter(DefaultMFAAdapter):
