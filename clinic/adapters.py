@@ -35,6 +35,7 @@ from allauth.account.internal.flows.login import get_authentication_records
 from allauth.account.utils import user_pk_to_url_str
 from allauth.core import context as allauth_context
 from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.usersessions.adapter import DefaultUserSessionsAdapter
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.urls import reverse
@@ -178,3 +179,13 @@ def account_email_enqueue(message: EmailMessage, *, template_prefix: str) -> Non
         )
     except Exception:
         logger.exception("Account email %s not queued", template_prefix)
+
+
+class ClinicUserSessionsAdapter(DefaultUserSessionsAdapter):
+    def end_sessions(self, sessions) -> None:
+        """ "Sign out the other sessions" (allauth's sessions page): through clinic/accounts.py, which
+        also ends the user's API refresh tokens."""
+        request = allauth_context.request
+        current = request.session.session_key
+        keep = None if any(session.session_key == current for session in sessions) else current
+        accounts.sessions_end(actor=request.user, user=request.user, keep_session_key=keep)

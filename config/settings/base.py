@@ -199,6 +199,8 @@ MFA_FORMS = {
 }
 # allauth.usersessions lists each user's sign-ins (made by allauth's sign-in) so they can end them.
 USERSESSIONS_TRACK_ACTIVITY = False
+# Signing out the other sessions ends the user's API refresh tokens too (clinic/accounts.py).
+USERSESSIONS_ADAPTER = "clinic.adapters.ClinicUserSessionsAdapter"
 
 # django-axes: after AXES_FAILURE_LIMIT failed logins of one username from one address, that
 # pair is refused for the cool-off, on the admin, the sign-in page and /api/token/ alike.
