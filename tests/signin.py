@@ -4,8 +4,11 @@ authenticator's secret with allauth's own TOTP helpers."""
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
+import time_machine
 from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.totp.internal.auth import (
@@ -57,3 +60,13 @@ def totp_code(secret: str) -> str:
 
 def recovery_codes(user) -> list[str]:
     return Authenticator.objects.get(user=user, type=Authenticator.Type.RECOVERY_CODES).wrap().get_unused_codes()
+
+
+@contextmanager
+def early_in_a_time_step(margin: float = 5.0):
+    """Time moved (and still running) to `margin` seconds into a TOTP time step, so a code
+    computed now is still the current one when the server checks it."""
+    now = time.time()
+    start = now - now % 30 + 30 + margin
+    with time_machine.travel(start, tick=True):
+        yield

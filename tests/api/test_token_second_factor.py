@@ -14,9 +14,15 @@ from rest_framework.test import APIClient
 
 from clinic import lockout, second_factor
 from tests import factories
-from tests.signin import recovery_codes, totp_code, totp_give
+from tests.signin import early_in_a_time_step, recovery_codes, totp_code, totp_give
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _codes_stay_current():
+    with early_in_a_time_step():
+        yield
 
 
 def token(user, otp=None, *, client: APIClient | None = None, address: str = "127.0.0.1", **body):

@@ -18,9 +18,24 @@ from django.utils import timezone
 
 from clinic import lockout, second_factor
 from tests import factories
-from tests.signin import admin_sign_in, code_step, page_sign_in, recovery_codes, totp_code, totp_give
+from tests.signin import (
+    admin_sign_in,
+    code_step,
+    early_in_a_time_step,
+    page_sign_in,
+    recovery_codes,
+    totp_code,
+    totp_give,
+)
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _codes_stay_current():
+    with early_in_a_time_step():
+        yield
+
 
 CODE_STEP = "/accounts/2fa/authenticate/"
 SETUP = "/accounts/2fa/totp/activate/"
