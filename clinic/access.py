@@ -20,6 +20,7 @@ import enum
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.core import signing
 from django.db import connection
 from django.db.models import QuerySet
@@ -268,6 +269,35 @@ def calendar_doctors_visible_to(user: User) -> QuerySet[Doctor]:
 
 def can_open_calendar(user: User) -> bool:
     return role_of(user) in STAFF_ROLES | {Role.DOCTOR}
+
+
+# --- Checks: sign-in, sessions and the second factor -------------------------------
+
+
+def second_factor_required(user: User) -> bool:
+    """Whether `user` must sign in with a second factor: with MFA_REQUIRED_FOR_STAFF on, every
+    active user who may open the admin (reception, the clinic admin, doctors with staff access)."""
+    return bool(
+        getattr(settings, "MFA_REQUIRED_FOR_STAFF", False)
+        and user.is_authenticated
+        and user.is_active
+        and (user.is_staff or user.is_superuser)
+    )
+
+
+def can_remove_own_second_factor(user: User) -> bool:
+    """Patients (and staff while the requirement is off) may turn their second factor off."""
+    return not second_factor_required(user)
+
+
+def can_end_sessions(actor: User, user: User) -> bool:
+    """Everyone ends their own sessions; the clinic admin anyone's."""
+    return actor.is_authenticated and (actor.pk == user.pk or role_of(actor) is Role.ADMIN)
+
+
+def can_reset_second_factor(actor: User, user: User) -> bool:
+    """Removing someone's authenticator (a lost phone), so they set up a new one: the clinic admin."""
+    return role_of(actor) is Role.ADMIN
 
 
 # --- Checks: patients --------------------------------------------------------------

@@ -12,6 +12,11 @@ password-reset flow on the worker, and staff can send that link again.
 The address a user signs in with, resets their password with and is counted against by the
 lockout is the one on record: allauth's `EmailAddress` rows are kept equal to `User.email`,
 so an address the user no longer has finds nothing.
+
+Signing out everywhere: a changed or reset password (whoever sets it, on any page or the API)
+and a deactivated account end the user's other signed-in sessions (allauth's user sessions)
+and blacklist every outstanding refresh token of theirs; a user ends their own sessions, the
+clinic admin anyone's, and the clinic admin resets a lost second factor.
 """
 
 from __future__ import annotations
@@ -19,9 +24,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.usersessions.models import UserSession
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from clinic import access
 from clinic.access import NOT_ALLOWED, PASSWORD, RECEPTION_GROUP
@@ -171,6 +180,8 @@ def profile_update(*, actor: User, profile: Profile, changes: dict[str, Any]) ->
         user.save()
         if "email" in account:
             _email_address_sync(user)
+        if password:
+            _sign_out_everywhere(user)
     for name, value in changed.items():
         if name not in ACCOUNT_FIELDS:
             setattr(profile, name, value)
@@ -193,6 +204,8 @@ def user_update(*, actor: User, user: User, changed: Iterable[str]) -> User:
     user.save()
     if "email" in changed:
         _email_address_sync(user)
+    if "is_active" in changed and not user.is_active:
+        _sign_out_everywhere(user)
     return user
 
 
@@ -236,6 +249,66 @@ def _password_link_queue(user: User) -> None:
 
     user_id = user.pk
     transaction.on_commit(lambda: password_set_email_enqueue(User.objects.get(pk=user_id)), robust=True)
+
+
+@transaction.atomic
+def password_set(*, actor: User, user: User, password: str | None, keep_session_key: str | None = None) -> User:
+    """Set `user`'s password (None: no password, no password sign-in) — their own, or anyone's
+    for the clinic admin — and sign them out everywhere else (`keep_session_key`: the session
+    making the change, when it is the user's own)."""
+    if actor.pk != user.pk and not access.can_set_password(actor):
+        raise PermissionDenied(NOT_ALLOWED)
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save(update_fields=[PASSWORD])
+    password_changed(user=user, keep_session_key=keep_session_key)
+    return user
+
+
+def password_changed(*, user: User, keep_session_key: str | None = None) -> None:
+    """After `user`'s password changed (allauth's change and reset pages call this through the
+    account adapter): end their other sessions and blacklist their refresh tokens."""
+    _sign_out_everywhere(user, keep_session_key=keep_session_key)
+
+
+# --- Sessions, tokens and the second factor -------------------------------------------------
+
+
+def sessions_end(*, actor: User, user: User, keep_session_key: str | None = None) -> int:
+    """End `user`'s signed-in sessions (but `keep_session_key`'s) and blacklist their refresh
+    tokens; the number of sessions ended. A user ends their own; the clinic admin anyone's."""
+    if not access.can_end_sessions(actor, user):
+        raise PermissionDenied(NOT_ALLOWED)
+    return _sign_out_everywhere(user, keep_session_key=keep_session_key)
+
+
+@transaction.atomic
+def second_factor_reset(*, actor: User, user: User) -> int:
+    """Remove `user`'s authenticator app and recovery codes (a lost phone) and sign them out
+    everywhere: they sign in with their password again and, if staff, set up a new app before
+    anything else. The clinic admin only; the number of authenticators removed."""
+    if not access.can_reset_second_factor(actor, user):
+        raise PermissionDenied(NOT_ALLOWED)
+    removed, _ = Authenticator.objects.filter(user_id=user.pk).delete()
+    _sign_out_everywhere(user)
+    return removed
+
+
+def _sign_out_everywhere(user: User, *, keep_session_key: str | None = None) -> int:
+    """End every session of `user` that allauth's sign-in recorded (but `keep_session_key`'s),
+    and blacklist every refresh token of theirs that has not expired."""
+    sessions = UserSession.objects.filter(user_id=user.pk)
+    if keep_session_key:
+        sessions = sessions.exclude(session_key=keep_session_key)
+    ended = 0
+    for session in sessions:
+        session.end()  # deletes the session from the session store, then the row
+        ended += 1
+    live = OutstandingToken.objects.filter(user_id=user.pk, expires_at__gt=timezone.now(), blacklistedtoken=None)
+    BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in live], ignore_conflicts=True)
+    return ended
 
 
 # --- Internals -------------------------------------------------------------------------

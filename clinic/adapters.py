@@ -1,4 +1,4 @@
-"""allauth's account adapter, with account emails sent by the django-q2 worker.
+"""allauth's adapters: account emails sent by the django-q2 worker, passwords and the second factor.
 
 allauth renders each account email (password reset, and any other it sends) in the
 request, with its own templates and links; the rendered message goes to the worker
@@ -12,11 +12,16 @@ Every account email speaks in the clinic's name (`CLINIC_NAME`): its subject sta
 and allauth's templates see it as the site's name. An account the front desk created gets a
 "set your password" email (`password_set_email_enqueue`), built without a request on
 allauth's own password-reset link, absolute on `SITE_URL`.
+
+A password set on allauth's pages (change, reset, set) signs the user out everywhere else
+(`accounts.password_changed`). The MFA adapter names the clinic as the authenticator app's
+issuer and refuses to turn off a second factor the clinic requires (`clinic.access`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import make_msgid
@@ -26,14 +31,18 @@ from urllib.parse import urlsplit
 from allauth.account import app_settings as allauth_settings
 from allauth.account.adapter import DefaultAccountAdapter, get_adapter
 from allauth.account.forms import default_token_generator
+from allauth.account.internal.flows.login import get_authentication_records
 from allauth.account.utils import user_pk_to_url_str
 from allauth.core import context as allauth_context
+from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.usersessions.adapter import DefaultUserSessionsAdapter
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from clinic import access, accounts
 from clinic.emails import clinic_domain, site_url
 from clinic.tasks import ACCOUNT_EMAIL_TASK
 
@@ -73,6 +82,44 @@ class ClinicAccountAdapter(DefaultAccountAdapter):
         ctx.update(context)
         message = self.render_mail(template_prefix, email, ctx)
         account_email_enqueue(message, template_prefix=template_prefix)
+
+    def set_password(self, user, password: str) -> None:
+        """The password change, reset and set pages: the user's other sessions and their refresh
+        tokens end (the session making the change is signed out by allauth, or is not theirs)."""
+        request = allauth_context.request
+        session = getattr(request, "session", None)
+        accounts.password_set(
+            actor=user, user=user, password=password, keep_session_key=session.session_key if session else None
+        )
+
+    def is_reauthentication_required(self, *, app: str, **kwargs) -> bool:
+        """The second factor's pages (setting one up, as staff must right after their first
+        sign-in, its recovery codes, turning it off) ask for no password again within
+        ACCOUNT_REAUTHENTICATION_TIMEOUT of signing in: the sign-in (with the second factor, for a
+        user who has one) is the recent proof. Later they ask, as allauth does."""
+        required = super().is_reauthentication_required(app=app, **kwargs)
+        request = allauth_context.request
+        if not required or app != "allauth.mfa" or request is None or not request.user.is_authenticated:
+            return required
+        recent = time.time() - allauth_settings.REAUTHENTICATION_TIMEOUT
+        records = get_authentication_records(request, request.user)
+        return not any(isinstance(r.get("at"), int | float) and r["at"] > recent for r in records)
+
+
+class ClinicMFAAdapter(DefaultMFAAdapter):
+    error_messages = {
+        **DefaultMFAAdapter.error_messages,
+        "cannot_delete_authenticator": (
+            "Staff accounts must keep their authenticator app. If you lost your phone, ask the "
+            "clinic admin to reset your second factor."
+        ),
+    }
+
+    def get_totp_issuer(self) -> str:
+        return settings.MFA_TOTP_ISSUER or settings.CLINIC_NAME
+
+    def can_delete_authenticator(self, authenticator) -> bool:
+        return access.can_remove_own_second_factor(authenticator.user)
 
 
 def password_set_email_enqueue(user: User) -> None:
@@ -132,3 +179,13 @@ def account_email_enqueue(message: EmailMessage, *, template_prefix: str) -> Non
         )
     except Exception:
         logger.exception("Account email %s not queued", template_prefix)
+
+
+class ClinicUserSessionsAdapter(DefaultUserSessionsAdapter):
+    def end_sessions(self, sessions) -> None:
+        """ "Sign out the other sessions" (allauth's sessions page): through clinic/accounts.py, which
+        also ends the user's API refresh tokens."""
+        request = allauth_context.request
+        current = request.session.session_key
+        keep = None if any(session.session_key == current for session in sessions) else current
+        accounts.sessions_end(actor=request.user, user=request.user, keep_session_key=keep)

@@ -21,3 +21,4 @@ class ClinicAdminConfig(AdminConfig):
         # admin module first, building the site would import the package half-way through.
         import_module("clinic.admin")
         super().ready()
+        import_module("clinic.admin.people").allauth_admins_unregister()

@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING
 
 from allauth.account import app_settings as allauth_settings
 from allauth.account.forms import LoginForm, SignupForm
+from allauth.core import context as allauth_context
 from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.mfa.adapter import get_adapter as get_mfa_adapter
+from allauth.mfa.base.forms import AuthenticateForm, ReauthenticateForm
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,7 +19,7 @@ from django.db.models import QuerySet
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from clinic import access, accounts, booking
+from clinic import access, accounts, booking, lockout, second_factor
 from clinic.models import AppointmentType, Doctor, Patient, WaitlistEntry
 from clinic.search import names_matching, patients_for_front_desk
 
@@ -254,6 +257,36 @@ class ClinicLoginForm(LoginForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["login"].label = "Username or email"
+
+
+class SecondFactorCheckMixin:
+    """The code step of allauth's sign-in (and of re-authentication), checked as `/api/token/`
+    checks `otp` (clinic/second_factor.py): each code once, a wrong one counted by the lockout,
+    and no code tried at all while this user is locked out from this client."""
+
+    user: User
+
+    def clean_code(self) -> str:
+        request = allauth_context.request
+        if lockout.is_locked_out(request=request, user=self.user):
+            raise ImmediateHttpResponse(lockout.lockout_response(request))
+        code = self.cleaned_data["code"]
+        authenticator = second_factor.code_verify(user=self.user, code=code)
+        if authenticator is None:
+            if lockout.second_factor_failed(request=request, user=self.user):
+                raise ImmediateHttpResponse(lockout.lockout_response(request))
+            raise get_mfa_adapter().validation_error("incorrect_code")
+        authenticator.user = self.user
+        self.authenticator = authenticator
+        return code
+
+
+class SecondFactorForm(SecondFactorCheckMixin, AuthenticateForm):
+    """The second step of signing in, for a user with an authenticator app."""
+
+
+class SecondFactorReauthenticateForm(SecondFactorCheckMixin, ReauthenticateForm):
+    """Confirming a sensitive change (setting up or removing a factor) with a code."""
 
 
 class PatientSignupForm(SignupForm):

@@ -2,7 +2,8 @@
 
 Failed logins are counted per (username, client address) pair (settings: AXES_*). Here:
 which username a login counts against, the client's address, what a locked-out client
-is told, and the reset after a successful token login (simplejwt sends no login signal).
+is told, the reset after a successful token login (simplejwt sends no login signal), and
+a wrong second-factor code counted as a failed login of its user, on every path.
 An unknown username is counted and answered exactly like a known one.
 """
 
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from axes.handlers.proxy import AxesProxyHandler
 from axes.helpers import get_cool_off, get_credentials
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, user_login_failed
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 
@@ -114,3 +115,19 @@ def login_attempts_reset(*, request: HttpRequest, user: User) -> None:
         return
     AxesProxyHandler.update_request(request)
     AxesProxyHandler.get_implementation().reset_user_attempts(request, get_credentials(user.get_username()))
+
+
+def second_factor_failed(*, request: HttpRequest, user: User) -> bool:
+    """Count a wrong second-factor code as a failed login of `user` from this client; True when
+    that locks the pair out (the page or the API then answers as for a locked-out password)."""
+    if not settings.AXES_ENABLED:
+        return False
+    user_login_failed.send(sender=__name__, credentials=get_credentials(user.get_username()), request=request)
+    return bool(getattr(request, "axes_locked_out", False))
+
+
+def is_locked_out(*, request: HttpRequest, user: User) -> bool:
+    """Whether `user`'s logins from this client are locked out now."""
+    if not settings.AXES_ENABLED:
+        return False
+    return AxesProxyHandler.is_locked(request, get_credentials(user.get_username()))

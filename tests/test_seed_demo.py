@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from clinic.booking import day_bounds, grid_starts
 from clinic.models import Appointment, Doctor, User
+from tests.signin import admin_sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -54,9 +55,7 @@ def test_each_demo_doctor_signs_in_to_the_admin_and_sees_their_own_day():
     assert sorted(usernames) == sorted(Doctor.objects.values_list("user__username", flat=True))
     for username in usernames:
         client = Client()
-        response = client.post(
-            "/admin/login/?next=/admin/", {"username": username, "password": password, "next": "/admin/"}, follow=True
-        )
+        response = admin_sign_in(client, username, password, follow=True)
         assert response.status_code == 200
         assert response.redirect_chain == [("/admin/", 302)], f"{username} could not sign in"
         assert response.context["show_dashboard"] is True

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from allauth.core import context as allauth_context
+from allauth.mfa.models import Authenticator
+from allauth.usersessions.models import UserSession
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.urls import reverse
+from django.contrib.auth.forms import AdminPasswordChangeForm
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from simple_history.admin import SimpleHistoryAdmin
@@ -28,20 +35,118 @@ PASSWORD_HELP_CHANGE = "Leave empty to keep the current password."  # noqa: S105
 PASSWORD_HELP_NEW = "Leave empty to email the new user a link to set their own password."  # noqa: S105 (help text)
 
 
+def allauth_admins_unregister() -> None:
+    """allauth registers admins of its authenticators and sessions, whose pages would show TOTP
+    secrets and session keys; the clinic admin sees both on each user's page instead, and acts on
+    them there. Called once every app's admin module is loaded (clinic.apps)."""
+    for model in (Authenticator, UserSession):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+
+
+class UserPasswordForm(AdminPasswordChangeForm):
+    """The clinic admin's "set password" page of a user: written through clinic/accounts.py, which
+    signs the user out everywhere else (the clinic admin's own session stays, for their own)."""
+
+    def save(self, commit: bool = True) -> User:
+        request = allauth_context.request
+        password = self.cleaned_data["password1"] if self.cleaned_data.get("set_usable_password", True) else None
+        keep = request.session.session_key if self.user.pk == request.user.pk else None
+        return accounts.password_set(actor=request.user, user=self.user, password=password, keep_session_key=keep)
+
+
 @admin.register(User)
 class UserAdmin(ClinicModelAdmin, DjangoUserAdmin):
     """Sign-in accounts: the clinic admin's alone. Reception edits patients' and doctors' accounts
-    on their pages, where the rules of clinic/accounts.py hold."""
+    on their pages, where the rules of clinic/accounts.py hold. Each user's page shows their second
+    factor and where they are signed in, and can sign them out everywhere."""
 
     reception_allowed = False
+    change_password_form = UserPasswordForm
     list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_active")
     list_filter = ("is_staff", "is_superuser", "is_active")
+    actions = ("end_sessions", "reset_second_factor")
+    readonly_fields = ("second_factor", "signed_in")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None:
+            fieldsets.append(("Sign-in", {"fields": ("second_factor", "signed_in")}))
+        return fieldsets
 
     def save_model(self, request, obj, form, change):
         if not change:
             return super().save_model(request, obj, form, change)
         accounts.user_update(actor=request.user, user=obj, changed=form.changed_data)
         return None
+
+    def get_urls(self):
+        end = path(
+            "<path:object_id>/end-sessions/",
+            self.admin_site.admin_view(self.end_sessions_view),
+            name="clinic_user_end_sessions",
+        )
+        return [end, *super().get_urls()]
+
+    @admin.display(description="Second factor")
+    def second_factor(self, user: User) -> str:
+        kinds = {a.type: a for a in Authenticator.objects.filter(user_id=user.pk)}
+        app = kinds.get(Authenticator.Type.TOTP)
+        if app is None:
+            return "None: signs in with a password only."
+        used = f", last used {app.last_used_at:%d %b %Y %H:%M}" if app.last_used_at else ""
+        codes = kinds.get(Authenticator.Type.RECOVERY_CODES)
+        left = f"; {len(codes.wrap().get_unused_codes())} recovery codes left" if codes else ""
+        return f"Authenticator app since {app.created_at:%d %b %Y}{used}{left}."
+
+    @admin.display(description="Signed in")
+    def signed_in(self, user: User) -> str:
+        sessions = UserSession.objects.filter(user_id=user.pk).order_by("-created_at")
+        return (
+            format_html_join(
+                "",
+                "<div>Since {} from {} ({})</div>",
+                ((f"{s.created_at:%d %b %Y %H:%M}", s.ip, s.user_agent or "unknown browser") for s in sessions),
+            )
+            or "Nowhere (sign-ins through the sign-in page are listed here)."
+        )
+
+    @admin.action(description="Sign out everywhere (sessions and API tokens)", permissions=["change"])
+    def end_sessions(self, request, queryset):
+        self.run_for_each(
+            request,
+            queryset,
+            lambda user: accounts.sessions_end(
+                actor=request.user, user=user, keep_session_key=request.session.session_key
+            ),
+            "{count} user{s} signed out everywhere.",
+        )
+
+    @admin.action(description="Reset the second factor (a lost phone) and sign out", permissions=["change"])
+    def reset_second_factor(self, request, queryset):
+        self.run_for_each(
+            request,
+            queryset,
+            lambda user: accounts.second_factor_reset(actor=request.user, user=user),
+            "The second factor of {count} user{s} removed: they set up a new one at their next sign-in.",
+        )
+
+    def end_sessions_view(self, request, object_id):
+        """The "Sign out everywhere" button of a user's page (a POST)."""
+        user = self.get_object(request, unquote(object_id))
+        if user is None:
+            raise Http404
+        if not self.has_change_permission(request, user):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        ended = accounts.sessions_end(actor=request.user, user=user, keep_session_key=request.session.session_key)
+        self.message_user(
+            request,
+            f"{user.get_username()} signed out everywhere ({ended} session{'s' if ended != 1 else ''} ended).",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("admin:clinic_user_change", args=[user.pk]))
 
 
 # --- Patients and doctors: their accounts -----------------------------------------------------

@@ -10,12 +10,15 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
+from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
-from django.http import JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from clinic import access, booking
 from clinic.models import Appointment
@@ -236,6 +239,29 @@ class ClinicAdminSite(admin.AdminSite):
     def site_header(self) -> str:  # type: ignore[override]
         return f"{settings.CLINIC_NAME} — staff"
 
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):
+        """One sign-in for everyone: allauth's page, where the second factor and the lockout apply.
+
+        Staff already signed in go on to `next`; someone signed in without access to the admin is
+        told so (with a way to sign out); anyone else is handed to the sign-in page with `next`.
+        """
+        wanted = request.GET.get(REDIRECT_FIELD_NAME) or request.POST.get(REDIRECT_FIELD_NAME) or ""
+        if not url_has_allowed_host_and_scheme(
+            wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            wanted = ""
+        wanted = wanted or reverse("admin:index", current_app=self.name)
+        if request.user.is_authenticated:
+            if self.has_permission(request):
+                return HttpResponseRedirect(wanted)
+            context = {**self.each_context(request), "title": "No access to the staff admin", "next": wanted}
+            return TemplateResponse(request, "admin/not_staff.html", context)
+        return HttpResponseRedirect(f"{reverse('account_login')}?{urlencode({REDIRECT_FIELD_NAME: wanted})}")
+
+    def password_change(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):
+        """One password change for everyone: allauth's page, which signs the user out elsewhere."""
+        return HttpResponseRedirect(reverse("account_change_password"))
+
     def autocomplete_view(self, request: HttpRequest):
         return ClinicAutocompleteJsonView.as_view(admin_site=self)(request)
 
@@ -251,6 +277,8 @@ class ClinicAdminSite(admin.AdminSite):
         context["calendar_url"] = (
             reverse("admin:calendar", current_app=self.name) if access.can_open_calendar(request.user) else None
         )
+        # The user's second factor and signed-in sessions (allauth's pages).
+        context["security_url"] = reverse("mfa_index") if request.user.is_authenticated else None
         return context
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -34,6 +34,7 @@ from clinic.api.serializers import (
     DoctorCreateSerializer,
     DoctorSerializer,
     DoctorWriteSerializer,
+    ErrorSerializer,
     MedicalRecordSerializer,
     MedicalRecordWriteSerializer,
     PatientCreateSerializer,
@@ -120,18 +121,53 @@ class _TokenView(ClinicViewMixin):
     authentication_required_401 = True
 
 
-@extend_schema(tags=["tokens"])
+@extend_schema(
+    tags=["tokens"],
+    responses={
+        200: tokens.LoginSerializer,
+        401: OpenApiResponse(
+            ErrorSerializer,
+            description="Not signed in: `no_active_account` (unknown username, wrong password or inactive "
+            "account, alike), `mfa_required` (the account has a second factor: send its code as `otp`) or "
+            "`mfa_invalid` (a wrong, malformed or already used code; it counts toward the lockout).",
+        ),
+        403: OpenApiResponse(
+            ErrorSerializer,
+            description="`mfa_setup_required`: a staff account without a second factor while the clinic "
+            "requires one (set it up on the website first).",
+        ),
+    },
+)
 class TokenObtainView(_TokenView, jwt_views.TokenObtainPairView):
     """Sign in with `username` and `password`: an `access` token (5 minutes) for the
-    `Authorization: Bearer` header, and a `refresh` token to get the next one."""
+    `Authorization: Bearer` header, and a `refresh` token to get the next one.
+
+    An account with a second factor also sends `otp`: the current 6-digit code of its
+    authenticator app (each code works once), or one of its 8-digit recovery codes (each works
+    once, ever). Without it the answer is 401 `mfa_required`; with a wrong one 401 `mfa_invalid`."""
 
     serializer_class = tokens.LoginSerializer
 
 
-@extend_schema(tags=["tokens"])
+@extend_schema(
+    tags=["tokens"],
+    responses={
+        200: tokens.RefreshSerializer,
+        401: OpenApiResponse(
+            ErrorSerializer,
+            description="`token_not_valid` (expired, tampered or already used), `login_expired` (12 hours "
+            "after sign-in), `no_active_account` (deactivated) or `password_changed` (sign in again).",
+        ),
+        403: OpenApiResponse(
+            ErrorSerializer,
+            description="`mfa_setup_required`: a staff account without a second factor while the clinic requires one.",
+        ),
+    },
+)
 class TokenRefreshView(_TokenView, jwt_views.TokenRefreshView):
     """Trade a refresh token for a new access token and a new refresh token. The one sent
-    is blacklisted; a refresh token lives 30 minutes unused and 12 hours from sign-in at most."""
+    is blacklisted; a refresh token lives 30 minutes unused and 12 hours from sign-in at most.
+    Changing or resetting the password, or deactivating the account, ends every refresh token."""
 
     serializer_class = tokens.RefreshSerializer
 

@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "template_partials",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
+    "allauth.usersessions",
     "django_q",
     "simple_history",
     "csp",
@@ -68,6 +70,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Staff without a second factor are sent to set one up (MFA_REQUIRED_FOR_STAFF).
+    "clinic.middleware.SecondFactorSetupMiddleware",
     # Records request.user as the author of every history row (API users too:
     # DRF sets the authenticated user on the underlying request).
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -179,6 +183,24 @@ ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
 # Failed sign-ins are counted by django-axes on every login path (below), not by allauth,
 # whose own counter would also block a whole address.
 ACCOUNT_RATE_LIMITS = {"login_failed": None}
+
+# Second factor (allauth.mfa): an authenticator app (TOTP) with recovery codes. With
+# MFA_REQUIRED_FOR_STAFF on (production's default), every staff user (whoever opens the admin)
+# must set one up before any admin or staff page, and /api/token/ gives them no token without it.
+MFA_REQUIRED_FOR_STAFF = env.bool("MFA_REQUIRED_FOR_STAFF", default=False)
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env("CLINIC_NAME", default="Riverside Clinic")
+MFA_ADAPTER = "clinic.adapters.ClinicMFAAdapter"
+# Codes typed on the sign-in pages are checked like /api/token/'s (clinic/second_factor.py):
+# a code is used once, and a wrong one counts toward the lockout.
+MFA_FORMS = {
+    "authenticate": "clinic.forms.SecondFactorForm",
+    "reauthenticate": "clinic.forms.SecondFactorReauthenticateForm",
+}
+# allauth.usersessions lists each user's sign-ins (made by allauth's sign-in) so they can end them.
+USERSESSIONS_TRACK_ACTIVITY = False
+# Signing out the other sessions ends the user's API refresh tokens too (clinic/accounts.py).
+USERSESSIONS_ADAPTER = "clinic.adapters.ClinicUserSessionsAdapter"
 
 # django-axes: after AXES_FAILURE_LIMIT failed logins of one username from one address, that
 # pair is refused for the cool-off, on the admin, the sign-in page and /api/token/ alike.

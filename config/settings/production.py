@@ -13,6 +13,10 @@ if not SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_
         "(python -c 'import secrets; print(secrets.token_urlsafe(64))')."
     )
 
+# --- Sign-in ------------------------------------------------------------------------
+# Staff sign in with a second factor (allauth.mfa); turn off only for a trial install.
+MFA_REQUIRED_FOR_STAFF = env.bool("MFA_REQUIRED_FOR_STAFF", default=True)
+
 # --- HTTPS ----------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)

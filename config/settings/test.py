@@ -13,6 +13,8 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Django's test client signs in without a request, which the lockout needs; the lockout
 # tests (tests/security/) switch it on with override_settings(AXES_ENABLED=True).
 AXES_ENABLED = False
+# Staff need no second factor unless a test asks for it (override_settings(MFA_REQUIRED_FOR_STAFF=True)).
+MFA_REQUIRED_FOR_STAFF = False
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

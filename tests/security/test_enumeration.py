@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from tests import factories
 from tests.security.conftest import WRONG
+from tests.signin import admin_sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -63,8 +64,8 @@ def test_the_sign_in_page_answers_unknown_and_known_logins_alike(alice, unknown,
 
 def test_the_admin_login_answers_unknown_and_known_usernames_alike(clinic_admin):
     client = Client()
-    first = client.post("/admin/login/", {"username": "nobody", "password": WRONG})
-    second = client.post("/admin/login/", {"username": clinic_admin.username, "password": WRONG})
+    first = admin_sign_in(client, "nobody", WRONG)
+    second = admin_sign_in(client, clinic_admin.username, WRONG)
     assert first.status_code == second.status_code == 200
     assert _form_errors(first) == _form_errors(second) != []
 
@@ -107,6 +108,6 @@ def test_the_sign_in_page_hashes_as_often_for_an_unknown_login(alice, unknown, k
 
 def test_the_admin_login_hashes_as_often_for_an_unknown_username(clinic_admin):
     client = Client()
-    unknown = _hasher_runs(lambda: client.post("/admin/login/", {"username": "nobody", "password": WRONG}))
-    known = _hasher_runs(lambda: client.post("/admin/login/", {"username": clinic_admin.username, "password": WRONG}))
+    unknown = _hasher_runs(lambda: admin_sign_in(client, "nobody", WRONG))
+    known = _hasher_runs(lambda: admin_sign_in(client, clinic_admin.username, WRONG))
     assert unknown == known >= 1

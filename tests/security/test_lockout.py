@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 from clinic import lockout
 from tests import factories
 from tests.security.conftest import WRONG
+from tests.signin import admin_sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -33,9 +34,7 @@ def _lockout_on(settings):
 
 
 def admin_login(client: Client, username: str, password: str, address: str = "127.0.0.1"):
-    return client.post(
-        "/admin/login/", {"username": username, "password": password, "next": "/admin/"}, REMOTE_ADDR=address
-    )
+    return admin_sign_in(client, username, password, REMOTE_ADDR=address)
 
 
 def page_login(client: Client, login: str, password: str, address: str = "127.0.0.1"):
@@ -59,7 +58,7 @@ def test_the_admin_login_locks_a_username_after_five_failures_with_a_429_page():
     for _ in range(LIMIT - 1):
         response = admin_login(client, "boss", WRONG)
         assert response.status_code == 200
-        assert "Please enter the correct username and password" in response.content.decode()
+        assert "password you specified are not correct" in response.content.decode()
     locked = admin_login(client, "boss", WRONG)
     assert locked.status_code == 429
     assert lockout.lockout_message() in locked.content.decode()

@@ -153,11 +153,13 @@ def _admin_model_routes() -> dict[str, Route]:
 ROUTES: dict[str, Route] = {
     # --- The staff admin -----------------------------------------------------------------
     r"^admin/$": Route(lambda w: "/admin/", admin(200, 200, 200)),
-    # Signed-in people who are not staff see the sign-in form with a note; staff go to the index.
-    r"^admin/login/$": Route(lambda w: "/admin/login/", (200, 200, 302, 302, 302)),
+    # One sign-in for everyone: anonymous people are handed to allauth's sign-in page (with
+    # `next`), signed-in people who are not staff see a note, staff go on to the index.
+    r"^admin/login/$": Route(lambda w: "/admin/login/", (302, 200, 302, 302, 302)),
     # Signing out is a POST: staff get 405 for a GET, the others the sign-in page.
     r"^admin/logout/$": Route(lambda w: "/admin/logout/", (LOGIN, LOGIN, 405, 405, 405)),
-    r"^admin/password_change/$": Route(lambda w: "/admin/password_change/", admin(200, 200, 200)),
+    # One password change for everyone: allauth's page, which signs the user out elsewhere.
+    r"^admin/password_change/$": Route(lambda w: "/admin/password_change/", admin(302, 302, 302)),
     r"^admin/password_change/done/$": Route(lambda w: "/admin/password_change/done/", admin(200, 200, 200)),
     # Autocomplete answers for a field of a form the user may fill in, from what they may see
     # (a doctor changes their own appointments: their own patients).
@@ -189,6 +191,10 @@ ROUTES: dict[str, Route] = {
     r"^admin/clinic/user/<id>/password/$": Route(
         lambda w: f"/admin/clinic/user/{w.patient.user_id}/password/", admin(403, 403, 200)
     ),
+    # "Sign out everywhere" on a user's page: the clinic admin's (a POST, back to the page).
+    r"^admin/clinic/user/<path:object_id>/end-sessions/$": Route(
+        lambda w: f"/admin/clinic/user/{w.patient.user_id}/end-sessions/", admin(403, 403, 302), "POST"
+    ),
     **_admin_model_routes(),
     # An app's index: the apps the user has pages in.
     r"^admin/\^\(\?P<app_label>": Route(lambda w: "/admin/clinic/", admin(200, 200, 200)),
@@ -219,6 +225,24 @@ ROUTES: dict[str, Route] = {
     r"^accounts/password/reset/key/done/$": Route(lambda w: "/accounts/password/reset/key/done/", ALL_OK),
     # A wrong key is a page saying so.
     r"^accounts/\^password/reset/key/": Route(lambda w: "/accounts/password/reset/key/1-no-such-key/", ALL_OK),
+    # The second factor (allauth.mfa): each user's own. Nobody in the sample world has one yet, so
+    # the pages of an existing factor are 404s; setting one up asks a session as old as the test
+    # client's to confirm the password first (re-authentication).
+    r"^accounts/2fa/$": Route(lambda w: "/accounts/2fa/", SIGNED_IN),
+    # The code step of a sign-in in progress: without one, back to the start.
+    r"^accounts/2fa/authenticate/$": Route(lambda w: "/accounts/2fa/authenticate/", (302, 302, 302, 302, 302)),
+    r"^accounts/2fa/reauthenticate/$": Route(lambda w: "/accounts/2fa/reauthenticate/", (LOGIN, 302, 302, 302, 302)),
+    r"^accounts/2fa/totp/activate/$": Route(lambda w: "/accounts/2fa/totp/activate/", (LOGIN, 302, 302, 302, 302)),
+    r"^accounts/2fa/totp/deactivate/$": Route(lambda w: "/accounts/2fa/totp/deactivate/", (LOGIN, 404, 404, 404, 404)),
+    r"^accounts/2fa/recovery-codes/$": Route(lambda w: "/accounts/2fa/recovery-codes/", (LOGIN, 404, 404, 404, 404)),
+    r"^accounts/2fa/recovery-codes/generate/$": Route(
+        lambda w: "/accounts/2fa/recovery-codes/generate/", (LOGIN, 302, 302, 302, 302)
+    ),
+    r"^accounts/2fa/recovery-codes/download/$": Route(
+        lambda w: "/accounts/2fa/recovery-codes/download/", (LOGIN, 404, 404, 404, 404)
+    ),
+    # Where the user is signed in (allauth.usersessions): their own sessions only.
+    r"^accounts/sessions/$": Route(lambda w: "/accounts/sessions/", SIGNED_IN),
     # --- The JSON API ---------------------------------------------------------------------------
     # Anyone may register or ask for tokens: an empty body is invalid input.
     r"^registrations/$": Route(lambda w: "/registrations/", (400, 400, 400, 400, 400), "POST"),

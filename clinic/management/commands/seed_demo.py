@@ -130,6 +130,14 @@ class Command(BaseCommand):
         for username, *_ in DOCTORS:
             self.stdout.write(f"  doctor        {username} / {DOCTOR_PASSWORD}")
         self.stdout.write(f"  patients      patient1 … patient{len(PATIENTS)} / {PATIENT_PASSWORD}")
+        if settings.MFA_REQUIRED_FOR_STAFF:
+            self.stdout.write(
+                "Staff sign in with a second factor: at their first sign-in they set up an authenticator app."
+            )
+        else:
+            self.stdout.write(
+                "Staff sign in with a password only; MFA_REQUIRED_FOR_STAFF=true requires a second factor."
+            )
 
     def _user(self, username: str, password: str, first: str, last: str, **flags: bool) -> User:
         user, created = User.objects.get_or_create(
