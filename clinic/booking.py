@@ -1339,15 +1339,28 @@ def waitlist_free_times(entry: WaitlistEntry, *, now: datetime | None = None, li
     return [(doctor, start) for start, doctor in times[:limit]]
 
 
-def offer_bookable(offer: WaitlistOffer, *, now: datetime | None = None) -> bool:
-    """Whether a claim of the offer would book its time now (two queries while it is live)."""
-    now = now or timezone.now()
+def _offer_ended(offer: WaitlistOffer, now: datetime) -> SlotUnavailable | None:
+    """Why an offer no longer books its own time, from the offer alone (no query)."""
+    if offer.outcome == WaitlistOffer.Outcome.TAKEN:
+        return SlotUnavailable(OFFER_TAKEN, code="slot_taken")
     if not offer.is_live(now):
-        return False
+        return SlotUnavailable(OFFER_EXPIRED, code="offer_expired")
+    return None
+
+
+def offer_refusal(offer: WaitlistOffer, *, now: datetime | None = None) -> SlotUnavailable | None:
+    """Why a claim of the offer's own time would not book it now (409), or None when it would:
+    what its page says before the click. Two queries while the offer is live."""
+    now = now or timezone.now()
+    ended = _offer_ended(offer, now)
+    if ended is not None:
+        return ended
     day = timezone.localdate(offer.start)
-    return offer.start in slots_free(
+    if offer.start not in slots_free(
         doctor=offer.doctor, day=day, appointment_type=offer.entry.appointment_type, now=now
-    )
+    ):
+        return SlotUnavailable(OFFER_TAKEN, code="slot_taken")
+    return None
 
 
 @transaction.atomic
@@ -1376,10 +1389,9 @@ def waitlist_claim(
     own_time = start is None
     if own_time:
         doctor, start = offer.doctor, offer.start
-        if offer.outcome == WaitlistOffer.Outcome.TAKEN:
-            raise SlotUnavailable(OFFER_TAKEN, code="slot_taken")
-        if not offer.is_live(now):
-            raise SlotUnavailable(OFFER_EXPIRED, code="offer_expired")
+        ended = _offer_ended(offer, now)
+        if ended is not None:
+            raise ended
     elif doctor is None or not _entry_wants(entry, doctor, start):
         raise BookingError(OFFER_NOT_IN_RANGE, code="not_in_range")
     try:

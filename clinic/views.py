@@ -498,10 +498,9 @@ def waitlist_offer(request: HttpRequest, token: str) -> HttpResponse:
     context = {"offer": offer, "entry": offer.entry, "token": token, "error": error}
     if offer.entry.status not in WaitlistEntry.OPEN:
         context["ended"] = booking.OFFER_ENDED.format(status=offer.entry.get_status_display().lower())
-    elif error or not booking.offer_bookable(offer, now=now):
+    elif error or (refusal := booking.offer_refusal(offer, now=now)) is not None:
         if not error:
-            code = "offer_expired" if offer.valid_until <= now else "slot_taken"
-            error = booking.OFFER_EXPIRED if code == "offer_expired" else booking.OFFER_TAKEN
+            error, code = refusal.messages[0], refusal.code
         context["gone"], context["gone_heading"] = error, OFFER_HEADINGS.get(code, OFFER_NOT_BOOKED)
         context["others"] = booking.waitlist_free_times(offer.entry, now=now)
     return _private_link_page(render(request, OFFER_TEMPLATE, context, status=status))
