@@ -25,6 +25,7 @@ SWITCHED_OFF_MESSAGE = "This endpoint is switched off since {at}: {reason} Tick 
 
 
 class WebhookEndpointForm(ServiceForm):
+    url = forms.URLField(max_length=500, assume_scheme="https", label="URL")
     events = forms.MultipleChoiceField(choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple)
 
     class Meta:
