@@ -56,12 +56,10 @@ class Receiver:
 
 def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
             with receiver.lock:
-                receiver.requests.append(
-                    Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                )
+                receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                 answer = receiver.answers.pop(0) if receiver.answers else receiver.default
             if answer == "hold":
                 receiver.holding.set()
@@ -77,7 +75,7 @@ def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, format, *args) -> None:  # noqa: A002
+        def log_message(self, format, *args) -> None:
             pass
 
     return Handler

@@ -164,11 +164,10 @@ def test_an_endpoint_whose_deliveries_keep_failing_is_switched_off(
 def test_a_rolled_back_change_writes_no_delivery_and_posts_nothing(
     endpoint, receiver, patient, doctor, next_monday_10, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
-        with transaction.atomic():
-            book(patient, doctor, next_monday_10)
-            assert WebhookDelivery.objects.count() == 1  # written in the change's transaction
-            raise RuntimeError("the request fails after booking")
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
+        book(patient, doctor, next_monday_10)
+        assert WebhookDelivery.objects.count() == 1  # written in the change's transaction
+        raise RuntimeError("the request fails after booking")
     assert WebhookDelivery.objects.count() == 0
     assert receiver.requests == []
 
