@@ -100,7 +100,7 @@ class WebhookEndpointAdmin(ClinicModelAdmin):
                         row.event,
                         row.get_status_display(),
                         row.attempts,
-                        row.last_status_code or row.last_error[:80] or "—",
+                        f"HTTP {row.last_status_code}" if row.last_status_code else (row.last_error[:80] or "—"),
                     )
                     for row in rows
                 ),
