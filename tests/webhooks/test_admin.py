@@ -139,7 +139,8 @@ def test_a_switched_off_endpoint_says_so_in_the_list_and_on_its_page(clinic_admi
 def test_deliveries_are_read_only_and_filtered(clinic_admin, endpoint):
     delivery = failed_delivery(endpoint)
     client = client_for(clinic_admin)
-    for query in ("", "?status__exact=failed", "?event__exact=appointment.booked", f"?endpoint__id__exact={endpoint.pk}"):
+    filters = ("", "?status__exact=failed", "?event__exact=appointment.booked", f"?endpoint__id__exact={endpoint.pk}")
+    for query in filters:
         response = client.get(f"{DELIVERIES}{query}")
         assert response.status_code == 200
         assert response.context["cl"].result_count == 1
