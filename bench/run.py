@@ -128,6 +128,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from clinic.access import RECEPTION_GROUP, manage_token, offer_token
 from clinic.booking import BookingWindow, slots_free
 from clinic.models import Appointment, AppointmentType, Doctor, MedicalRecord, Patient, User, WaitlistEntry, WaitlistOffer
+from clinic.models import WebhookDelivery, WebhookEndpoint
 
 reception, _ = User.objects.get_or_create(username="bench-reception", defaults={"email": "bench-reception@clinic.example", "is_staff": True})
 reception.groups.add(Group.objects.get(name=RECEPTION_GROUP))
@@ -150,6 +151,17 @@ WaitlistEntry.objects.filter(pk=entry.pk).update(status="waiting")
 offer, _ = WaitlistOffer.objects.update_or_create(
     entry=entry, doctor=doctor, start=live.appointment_time,
     defaults={"valid_until": timezone.now() + timedelta(hours=2), "outcome": "open"},
+)
+# A page and more of webhook deliveries for the admin's list. The endpoint is switched off, so the
+# bench's bookings write no deliveries of their own (a live one would add a row per booking).
+hook, _ = WebhookEndpoint.objects.get_or_create(
+    url="https://hooks.bench.example/clinic", defaults={"events": ["appointment.booked"], "secret": "whsec_YmVuY2g=", "active": False}
+)
+have = WebhookDelivery.objects.filter(endpoint=hook).count()
+WebhookDelivery.objects.bulk_create(
+    WebhookDelivery(endpoint=hook, event="appointment.booked", message_id=f"msg_bench{n}", status="failed" if n % 7 == 0 else "sent",
+                    attempts=1, last_status_code=200, payload={"type": "appointment.booked", "data": {"appointment_id": n}})
+    for n in range(have, 120)
 )
 day = timezone.localdate() + timedelta(days=1)
 while not slots_free(doctor=doctor, day=day):
@@ -316,6 +328,11 @@ def endpoints(fx: dict) -> list[dict]:
         {"name": "admin dashboard", "kind": "admin", "path": "/admin/", "cookie": f"sessionid={fx['session']}"},
         {"name": "admin appointment change page", "kind": "admin", "path": f"/admin/clinic/appointment/{a}/change/",
          "cookie": f"sessionid={fx['session']}"},
+        # Webhook deliveries (the clinic admin's): the list, and the failed ones of an endpoint.
+        {"name": "admin webhook deliveries changelist", "kind": "admin", "path": "/admin/clinic/webhookdelivery/",
+         "cookie": f"sessionid={fx['session']}"},
+        {"name": "admin webhook deliveries, failed", "kind": "admin",
+         "path": "/admin/clinic/webhookdelivery/?status__exact=failed", "cookie": f"sessionid={fx['session']}"},
         # The front desk's calendar: a day of every doctor (50 columns), and a week of one doctor.
         {"name": "admin calendar events, a day of 50 doctors", "kind": "admin",
          "path": f"/admin/calendar/events/?start={fx['calendar_day']}&end={fx['calendar_day_end']}"

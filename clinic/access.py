@@ -37,6 +37,8 @@ from clinic.models import (
     TimeOff,
     WaitlistEntry,
     WaitlistOffer,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 
 if TYPE_CHECKING:
@@ -227,6 +229,23 @@ def waitlist_offers_visible_to(user: User) -> QuerySet[WaitlistOffer]:
     return WaitlistOffer.objects.select_related("entry__patient__user", "doctor__user", "appointment").filter(
         entry__in=waitlist_visible_to(user).values("pk")
     )
+
+
+def can_manage_webhooks(user: User) -> bool:
+    """Webhooks are the clinic admin's alone: reception and doctors neither see nor change them."""
+    return role_of(user) is Role.ADMIN
+
+
+def webhook_endpoints_visible_to(user: User) -> QuerySet[WebhookEndpoint]:
+    """The registered webhook endpoints: all of them for the clinic admin, none for anyone else."""
+    qs = WebhookEndpoint.objects.all()
+    return qs if can_manage_webhooks(user) else qs.none()
+
+
+def webhook_deliveries_visible_to(user: User) -> QuerySet[WebhookDelivery]:
+    """The webhook deliveries (with their endpoint): the clinic admin's alone."""
+    qs = WebhookDelivery.objects.select_related("endpoint")
+    return qs if can_manage_webhooks(user) else qs.none()
 
 
 def can_use_waitlist(user: User) -> bool:

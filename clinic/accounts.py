@@ -32,7 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from clinic import access
+from clinic import access, webhooks
 from clinic.access import NOT_ALLOWED, PASSWORD, RECEPTION_GROUP
 from clinic.models import ACCOUNT_FIELDS, EMAIL_TAKEN, Doctor, Patient, User
 
@@ -131,6 +131,8 @@ def _profile_create(
     created.save()
     if not password:
         _password_link_queue(user)
+    if isinstance(created, Patient):
+        webhooks.emit(webhooks.Event.PATIENT_CREATED, patient=created)
     return created
 
 
@@ -190,6 +192,8 @@ def profile_update(*, actor: User, profile: Profile, changes: dict[str, Any]) ->
     if password:
         profile._change_reason = PASSWORD_SET_REASON
     profile.save()
+    if changed and isinstance(profile, Patient):
+        webhooks.emit(webhooks.Event.PATIENT_UPDATED, patient=profile)
     return profile
 
 

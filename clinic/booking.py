@@ -25,7 +25,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
-from clinic import access
+from clinic import access, webhooks
 from clinic.access import NOT_ALLOWED
 from clinic.models import (
     BLOCKED_RANGE,
@@ -450,6 +450,7 @@ def _book_visit(
             raise PermissionDenied(NOT_ALLOWED)
         appointment.status = Status.CONFIRMED
     _save(appointment, actor)
+    webhooks.emit(webhooks.Event.APPOINTMENT_BOOKED, appointment=appointment)
     _waitlist_fulfilled(appointment)
     return appointment
 
@@ -487,6 +488,7 @@ def appointment_reschedule(
     _place(appointment, start)
     appointment.sequence += 1
     _save(appointment, actor)
+    webhooks.emit(webhooks.Event.APPOINTMENT_RESCHEDULED, appointment=appointment)
     _queue_email(appointment, "rescheduled")
     _waitlist_offer_freed(*freed, now=now, patient_id=appointment.patient_id)
     return appointment
@@ -595,6 +597,7 @@ def appointment_move(*, actor: User, appointment: Appointment, status: str, now:
     if status == Status.CANCELLED:
         appointment.sequence += 1
     _save(appointment, actor)
+    webhooks.emit_status(appointment)
     if status in NOTICES:
         _queue_email(appointment, NOTICES[status])
     if status == Status.CANCELLED:

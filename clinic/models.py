@@ -757,3 +757,71 @@ class RecordAccess(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionDenied(RECORD_ACCESS_APPEND_ONLY)
+
+
+# --- Webhooks ------------------------------------------------------------------------
+
+
+class WebhookEvent(models.TextChoices):
+    APPOINTMENT_BOOKED = "appointment.booked", "Appointment booked"
+    APPOINTMENT_CONFIRMED = "appointment.confirmed", "Appointment confirmed"
+    APPOINTMENT_RESCHEDULED = "appointment.rescheduled", "Appointment rescheduled"
+    APPOINTMENT_CANCELLED = "appointment.cancelled", "Appointment cancelled"
+    APPOINTMENT_ARRIVED = "appointment.arrived", "Patient arrived"
+    APPOINTMENT_COMPLETED = "appointment.completed", "Visit completed"
+    APPOINTMENT_NO_SHOW = "appointment.no_show", "No-show"
+    PATIENT_CREATED = "patient.created", "Patient created"
+    PATIENT_UPDATED = "patient.updated", "Patient updated"
+
+
+class WebhookEndpoint(models.Model):
+    """A receiver the clinic admin registered: the events it wants, and the secret its deliveries are signed with.
+
+    An endpoint whose deliveries keep failing is switched off by the worker (`switched_off_at`
+    and why); saving it active again in the admin switches it back on."""
+
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list)
+    # Standard Webhooks' form, "whsec_" and the base64 of 32 random bytes; shown once, on creation.
+    secret = models.CharField(max_length=100, editable=False)
+    active = models.BooleanField(default=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    switched_off_at = models.DateTimeField(null=True, blank=True)
+    switched_off_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "webhook endpoint"
+
+    def __str__(self) -> str:
+        return self.description or self.url
+
+
+class WebhookDelivery(OutboxRow):
+    """One event for one endpoint, written in the transaction of the change it tells of.
+
+    `message_id` is the `webhook-id` header: the same on every attempt, so a receiver that
+    dedupes by it sees the event once. `recipient` (an email outbox's field) stays empty."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40, choices=WebhookEvent.choices)
+    payload = models.JSONField()
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "webhook delivery"
+        verbose_name_plural = "webhook deliveries"
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_status_due_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["message_id"], name="webhook_delivery_one_per_id"),
+            models.CheckConstraint(condition=Q(event__in=WebhookEvent.values), name="webhook_event_valid"),
+            models.CheckConstraint(condition=Q(status__in=EmailStatus.values), name="webhook_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.endpoint_id} ({self.message_id}): {self.get_status_display().lower()}"

@@ -158,12 +158,12 @@ def emails_send_due() -> str:
     )
 
 
-def _stale(rows, now):
+def _stale(rows, now, *, max_attempts: int | None = None):
     """Outbox rows still pending a while after they were written, and not being sent."""
     return rows.filter(
         status=Outbox.PENDING,
         created_at__lt=now - timedelta(seconds=settings.Q_CLUSTER["retry"]),
-        attempts__lt=settings.EMAIL_MAX_ATTEMPTS,
+        attempts__lt=max_attempts or settings.EMAIL_MAX_ATTEMPTS,
     ).exclude(claimed_until__gt=now)
 
 
@@ -239,7 +239,8 @@ def _claim(appointment_id: int, kind: str, sequence: int) -> tuple[EmailOutbox |
     return outbox, appointment, "claimed"
 
 
-# An outbox row (`clinic.models.OutboxRow`) is an `EmailOutbox` or a `WaitlistOffer`.
+# An outbox row (`clinic.models.OutboxRow`) is an `EmailOutbox`, a `WaitlistOffer` or a
+# `WebhookDelivery` (clinic/webhooks.py sends those with `_busy`, `_hold` and `_stale`).
 
 
 def _busy(row, now) -> str:
@@ -253,9 +254,9 @@ def _busy(row, now) -> str:
     return ""
 
 
-def _hold(row, now) -> str:
+def _hold(row, now, *, max_attempts: int | None = None) -> str:
     """Take a locked outbox row for one attempt ("" when taken), or give up on it."""
-    if row.attempts >= settings.EMAIL_MAX_ATTEMPTS:
+    if row.attempts >= (max_attempts or settings.EMAIL_MAX_ATTEMPTS):
         row.status = Outbox.FAILED
         row.save(update_fields=["status"])
         return f"gave up after {row.attempts} attempts"

@@ -7,4 +7,4 @@ clinic/records.py and clinic/accounts.py, so the admin obeys the same rules, and
 same emails, as the API and the booking pages.
 """
 
-from clinic.admin import appointments, logs, people, records  # noqa: F401 (they register the admins)
+from clinic.admin import appointments, logs, people, records, webhooks  # noqa: F401 (they register the admins)

@@ -356,6 +356,17 @@ EMAIL_REMINDER_HOURS = env.int("EMAIL_REMINDER_HOURS", default=24)
 # Attempts at one email (all retries together) before its outbox row is marked failed.
 EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=10)
 
+# --- Webhooks (clinic/webhooks.py) ----------------------------------------------
+# Seconds to wait before each retry of a delivery; attempts = len + 1, then it is marked failed.
+WEBHOOKS_RETRY_SECONDS = [30, 120, 600, 3600]
+# One attempt's connect and answer timeout, in seconds (no redirect is ever followed).
+WEBHOOKS_TIMEOUT = 5
+# An endpoint whose deliveries failed (every attempt used) this many times in a row is switched off.
+WEBHOOKS_SWITCH_OFF_AFTER = env.int("WEBHOOKS_SWITCH_OFF_AFTER", default=5)
+# SSRF guard: strict unless a settings module loosens it (local and test allow loopback and http).
+WEBHOOKS_ALLOW_PRIVATE = False
+WEBHOOKS_REQUIRE_HTTPS = True
+
 # --- Logging ------------------------------------------------------------------
 
 LOGGING = {

@@ -18,3 +18,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# Webhooks may go to a receiver on this machine, over plain http.
+WEBHOOKS_ALLOW_PRIVATE = True
+WEBHOOKS_REQUIRE_HTTPS = False

@@ -33,3 +33,8 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- Webhooks -------------------------------------------------------------------
+# Endpoints are https, and every address their host resolves to is public (no SSRF into the network).
+WEBHOOKS_ALLOW_PRIVATE = False
+WEBHOOKS_REQUIRE_HTTPS = True

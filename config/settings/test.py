@@ -30,3 +30,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 # WhiteNoise looks for collected files at start-up; tests serve static files through the finders.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+# Webhook tests use a receiver on loopback over http, and retry within a second.
+WEBHOOKS_ALLOW_PRIVATE = True
+WEBHOOKS_REQUIRE_HTTPS = False
+WEBHOOKS_RETRY_SECONDS = [0, 0, 0, 0]

@@ -26,3 +26,6 @@ Q_CLUSTER.update({"workers": 2, "timeout": 2, "retry": 3, "poll": 0.1, "guard_cy
 if env("WORKER_TEST_CLUSTER_NAME", default=""):
     # Its own queue (and signing salt), so parallel test runs sharing a Redis never mix.
     Q_CLUSTER["name"] = env("WORKER_TEST_CLUSTER_NAME")
+
+# A webhook attempt ends well inside the task timeout above.
+WEBHOOKS_TIMEOUT = 1

@@ -93,6 +93,9 @@ ADMIN_MODELS: dict[str, tuple[tuple[int, int, int], ...]] = {
     # Read-only logs and queues: the clinic admin only, and nobody adds or deletes.
     "clinic/emailoutbox": ((403, 403, 200), (403, 403, 403), (403, 403, 200), (403, 403, 200), (403, 403, 403)),
     "clinic/recordaccess": ((403, 403, 200), (403, 403, 403), (403, 403, 200), (403, 403, 200), (403, 403, 403)),
+    # Webhooks: the clinic admin registers endpoints; deliveries are the worker's, read only.
+    "clinic/webhookendpoint": ((403, 403, 200), (403, 403, 200), (403, 403, 200), (403, 403, 200), (403, 403, 200)),
+    "clinic/webhookdelivery": ((403, 403, 200), (403, 403, 403), (403, 403, 200), (403, 403, 200), (403, 403, 403)),
     "django_q/schedule": ((403, 403, 200), (403, 403, 200), (403, 403, 200), (403, 403, 200), (403, 403, 200)),
     "django_q/success": ((403, 403, 200), (403, 403, 403), (403, 403, 200), (403, 403, 200), (403, 403, 200)),
     "django_q/failure": ((403, 403, 200), (403, 403, 403), (403, 403, 200), (403, 403, 200), (403, 403, 200)),
@@ -366,7 +369,14 @@ def build_world(start) -> World:
     from rest_framework.test import APIClient
 
     from clinic.api.tokens import ClinicRefreshToken
-    from clinic.models import AppointmentSeries, EmailOutbox, WaitlistEntry, WaitlistOffer
+    from clinic.models import (
+        AppointmentSeries,
+        EmailOutbox,
+        WaitlistEntry,
+        WaitlistOffer,
+        WebhookDelivery,
+        WebhookEndpoint,
+    )
     from tests import factories
 
     doctor = factories.DoctorFactory(user__is_staff=True)
@@ -382,6 +392,10 @@ def build_world(start) -> World:
     )
     offer = WaitlistOffer.objects.create(
         entry=waiting, doctor=doctor, start=start + timedelta(days=1), valid_until=timezone.now() + timedelta(hours=2)
+    )
+    hook = WebhookEndpoint.objects.create(url="http://127.0.0.1:9/hook", events=["appointment.booked"], secret="x")
+    delivery = WebhookDelivery.objects.create(
+        endpoint=hook, event="appointment.booked", payload={"type": "appointment.booked"}, message_id="msg_sample"
     )
     # A series of doctor D with another patient than P (P's view of it is a 404).
     series = AppointmentSeries.objects.create(
@@ -406,6 +420,8 @@ def build_world(start) -> World:
             "clinic/appointmenttype": visit_type.pk,
             "clinic/waitlistentry": waiting.pk,
             "clinic/waitlistoffer": offer.pk,
+            "clinic/webhookendpoint": hook.pk,
+            "clinic/webhookdelivery": delivery.pk,
             "clinic/user": appointment.patient.user_id,
             "auth/group": factories.reception_group().pk,
         },
