@@ -25,7 +25,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
-from clinic import access
+from clinic import access, metrics
 from clinic.access import NOT_ALLOWED
 from clinic.models import (
     BLOCKED_RANGE,
@@ -450,6 +450,7 @@ def _book_visit(
             raise PermissionDenied(NOT_ALLOWED)
         appointment.status = Status.CONFIRMED
     _save(appointment, actor)
+    transaction.on_commit(metrics.booked)
     _waitlist_fulfilled(appointment)
     return appointment
 
@@ -589,6 +590,7 @@ def appointment_move(*, actor: User, appointment: Appointment, status: str, now:
     refusal = move_refusal(actor, appointment, status, now=now)
     if refusal is not None:
         raise refusal
+    transaction.on_commit(lambda old=appointment.status: metrics.status_moved(old, status))
     appointment.status = status
     if status in STAMPS:
         setattr(appointment, STAMPS[status], now)
@@ -1054,6 +1056,7 @@ def _save(appointment: Appointment, actor: User) -> None:
             for error in errors:
                 if error.code == "overlap":
                     code = OVERLAP_CODES["patient" if error.message == PATIENT_OVERLAP else "doctor"]
+                    metrics.slot_taken(code)
                     raise SlotUnavailable(error.message, code=code) from exc
         raise BookingError(exc.messages[0], code="invalid") from exc
     appointment._history_user = actor if getattr(actor, "is_authenticated", False) else None
@@ -1066,6 +1069,7 @@ def _save(appointment: Appointment, actor: User) -> None:
         # mean "taken"; anything else the database refuses is not a slot question.
         for constraint in Appointment._meta.constraints:
             if isinstance(constraint, NoOverlapConstraint) and constraint.violated_by(exc):
+                metrics.slot_taken(OVERLAP_CODES[constraint.field])
                 raise SlotUnavailable(constraint.violation_error_message, code=OVERLAP_CODES[constraint.field]) from exc
         raise
 

@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import SECRET_KEY, env
+from .base import OBSERVABILITY, SECRET_KEY, env, logging_config
 
 DEBUG = False
 
@@ -33,3 +33,7 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- Logs -----------------------------------------------------------------------
+# JSON lines with the request id, and one access line per request (clinic/logs.py).
+LOGGING = logging_config(json_lines=OBSERVABILITY, access_log=OBSERVABILITY)

@@ -6,7 +6,7 @@ loopback, and retries within seconds rather than minutes.
 """
 
 from .test import *  # noqa: F403
-from .test import DATABASES, Q_CLUSTER, env
+from .test import DATABASES, Q_CLUSTER, env, logging_config
 
 DATABASES["default"]["NAME"] = env("WORKER_TEST_DATABASE_NAME")
 DATABASES["default"].pop("TEST", None)
@@ -26,3 +26,6 @@ Q_CLUSTER.update({"workers": 2, "timeout": 2, "retry": 3, "poll": 0.1, "guard_cy
 if env("WORKER_TEST_CLUSTER_NAME", default=""):
     # Its own queue (and signing salt), so parallel test runs sharing a Redis never mix.
     Q_CLUSTER["name"] = env("WORKER_TEST_CLUSTER_NAME")
+if env.bool("WORKER_TEST_JSON_LOGS", default=False):
+    # The production log lines (tests/test_logs.py reads the task's request id from them).
+    LOGGING = logging_config(json_lines=True, access_log=True)
