@@ -40,8 +40,10 @@ def scrape(client=None, **extra) -> dict:
     return {family.name: family for family in text_string_to_metric_families(response.content.decode())}
 
 
-def samples(families: dict, name: str) -> dict:
-    return {tuple(sorted(s.labels.items())): s.value for s in families[name].samples if s.name == name}
+def samples(families: dict, family: str, name: str | None = None) -> dict:
+    """labels -> value of the family's samples called `name` (the family's own name by default)."""
+    name = name or family
+    return {tuple(sorted(s.labels.items())): s.value for s in families[family].samples if s.name == name}
 
 
 # --- Access ------------------------------------------------------------------------------
@@ -184,3 +186,61 @@ def test_metrics_list_no_personal_data(patient, doctor, next_monday_10):
     body = Client().get("/metrics").content.decode()
     for personal in (patient.user.username, patient.user.email, doctor.user.username, patient.user.last_name):
         assert personal and personal not in body
+
+
+# --- Several gunicorn workers: multiprocess mode ------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_prometheus_multiproc_dir_a_scrape_adds_up_every_gunicorn_worker(tmp_path):
+    """Two sync workers, each answering some of the requests: one scrape counts them all."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from django.conf import settings
+    from django.db import connection
+
+    from tests.test_logs import free_port
+
+    port = free_port()
+    multiproc = tmp_path / "metrics"
+    multiproc.mkdir()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.worker_test",
+        "WORKER_TEST_DATABASE_NAME": str(connection.settings_dict["NAME"]),
+        "WORKER_TEST_SMTP_PORT": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+    }
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "config.wsgi", "--config", "config/gunicorn.py",
+             "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+            cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/metrics", timeout=5).read()  # noqa: S310 (loopback)
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise AssertionError(f"gunicorn did not answer:\n{log.read_text()}") from None
+                time.sleep(0.2)
+        for _ in range(40):
+            urllib.request.urlopen(f"{base}/health/live", timeout=5).read()  # noqa: S310 (loopback)
+        body = urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode()  # noqa: S310 (loopback)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    families = {family.name: family for family in text_string_to_metric_families(body)}
+    live = samples(families, "clinic_http_requests", "clinic_http_requests_total")
+    assert live[(("method", "GET"), ("route", "health-live"), ("status", "200"))] == 40
+    assert len(list(multiproc.glob("counter_*.db"))) == 2, "each worker writes its own file"
+    assert "clinic_outbox_rows" in families and "clinic_queue_length" in families
