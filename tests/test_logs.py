@@ -4,6 +4,7 @@ log lines are JSON with the request's id, which the worker's lines of a task it 
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import logging
@@ -170,7 +171,6 @@ def test_production_gunicorn_writes_json_lines_with_the_request_id(tmp_path):
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "DJANGO_SECRET_KEY": "a-production-like-secret-key-" + "q7Zx" * 12,
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
         "PYTHONUNBUFFERED": "1",
     }
@@ -194,12 +194,19 @@ def test_production_gunicorn_writes_json_lines_with_the_request_id(tmp_path):
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise AssertionError(f"gunicorn did not answer:\n{log.read_text()}") from None
                 time.sleep(0.2)
+        # The HTTPS redirect spares the health checks only: load balancers probe over plain HTTP.
+        plain = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        plain.request("GET", "/health/ready")
+        assert plain.getresponse().status == 503  # not a 301: no database or worker in this test
+        plain.request("GET", "/metrics")
+        assert plain.getresponse().status == 301
+        plain.close()
         time.sleep(0.5)
     finally:
         server.terminate()
         server.wait(timeout=10)
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-    (access,) = [line for line in lines if line["logger"] == "clinic.access"]
+    (access, *_) = [line for line in lines if line["logger"] == "clinic.access"]
     assert access["request_id"] == "probe-7"
     assert (access["route"], access["path"], access["status"], access["method"]) == (
         "health-live",
