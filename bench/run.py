@@ -5,7 +5,9 @@ For each profile (10k and 1M appointments) it prepares a PostgreSQL database wit
 the bench settings, drives each endpoint from wrk on loopback, and writes
 bench/results.json, bench/results.md and bench/results.png.
 
-    python bench/run.py [--profiles 10k,1m] [--duration 10] [--connections 8]
+Then the list endpoints with metrics and JSON logs on and off, side by side (`observability()`).
+
+    python bench/run.py [--profiles 10k,1m] [--duration 10] [--connections 8] [--observability-rounds 3]
 """
 
 from __future__ import annotations
@@ -510,6 +512,53 @@ def growth(args) -> list[dict]:
     return rows
 
 
+# The list endpoints measured with metrics and JSON logs on and off (README, "Operating").
+OBSERVED_LISTS = ("appointments list", "patients list", "doctors list")
+
+
+def observability(args) -> dict:
+    """The list endpoints with metrics and JSON access logs on (as production, prometheus-client in
+    multiprocess mode) and off (`CLINIC_OBSERVABILITY=off`: no metrics middleware, no access line),
+    both served at once and measured in turns (`--observability-rounds` saturated runs of 3 s
+    each). The figure is the median req/s on ÷ off; the goal is ≥ 0.95."""
+    import tempfile
+
+    name = "10k" if "10k" in PREPARED else next(iter(PREPARED))
+    env, fx = PREPARED[name]
+    multiproc = tempfile.mkdtemp(prefix="clinic-bench-metrics-")
+    servers = {
+        "on": Server({**env, "CLINIC_OBSERVABILITY": "on", "PROMETHEUS_MULTIPROC_DIR": multiproc}, PORT + 2),
+        "off": Server({**env, "CLINIC_OBSERVABILITY": "off"}, PORT + 3),
+    }
+    rows = []
+    try:
+        for ep in endpoints(fx):
+            if ep["name"] not in OBSERVED_LISTS or not selected(ep, args):
+                continue
+            for mode, server in servers.items():
+                status, _ = _probe_once(ep["path"], ep.get("token"), None, False, base=server.base)
+                if status != 200:
+                    raise SystemExit(f"observability: {ep['name']} with it {mode} answers HTTP {status}, not 200")
+            runs: dict[str, list[dict]] = {"on": [], "off": []}
+            for _ in range(args.observability_rounds):
+                for mode, server in servers.items():
+                    runs[mode].append(wrk_endpoint(ep, duration=3, connections=args.connections, base=server.base))
+            rps = {mode: statistics.median(run["rps"] for run in done) for mode, done in runs.items()}
+            p95 = {mode: statistics.median(run["p95_ms"] for run in done) for mode, done in runs.items()}
+            ratio = round(rps["on"] / max(rps["off"], 0.1), 3)
+            rows.append({"name": ep["name"], "rps": rps, "p95_ms": p95, "ratio": ratio, "runs": runs})
+            log(f"observability {ep['name']}: {rps['on']} req/s on, {rps['off']} off, × {ratio}")
+        # The "on" server really kept metrics: its /metrics counted the runs above.
+        metrics_page = urllib.request.urlopen(f"{servers['on'].base}/metrics", timeout=10).read().decode()
+        if "clinic_http_requests_total" not in metrics_page:
+            raise SystemExit("observability: the server with metrics on lists no clinic_http_requests_total")
+    finally:
+        for server in servers.values():
+            server.stop()
+        shutil.rmtree(multiproc, ignore_errors=True)
+    return {"profile": name, "rounds": args.observability_rounds, "endpoints": rows}
+
+
 def bench_booking(fx: dict, env: dict, args, kind: str = "bookings") -> dict:
     bodies = BENCH / "data" / f"{kind}.jsonl"
     bodies.parent.mkdir(exist_ok=True)
@@ -643,6 +692,24 @@ def write_reports(results: dict) -> None:
                     f"| {a['name']} | {pair} | {both['ratio'] if both else ''} | {' | '.join(map(str, ratios))} |"
                 )
         lines.append("")
+    obs = results.get("observability")
+    if obs:
+        lines += [
+            f"## Metrics and JSON logs: on ÷ off ({obs['profile']})",
+            "",
+            "The same database served twice at once, with metrics (multiprocess mode) and JSON access logs on, and "
+            f"with `CLINIC_OBSERVABILITY=off`; measured in turns, {obs['rounds']} saturated runs of 3 s each, "
+            "the median. Goal: ≥ 0.95×.",
+            "",
+            "| endpoint | req/s on | req/s off | on ÷ off | p95 ms on | p95 ms off |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row in obs["endpoints"]:
+            lines.append(
+                f"| {row['name']} | {row['rps']['on']} | {row['rps']['off']} | {row['ratio']} "
+                f"| {row['p95_ms']['on']} | {row['p95_ms']['off']} |"
+            )
+        lines.append("")
     (BENCH / "results.md").write_text("\n".join(lines))
     chart(results)
 
@@ -679,6 +746,9 @@ def main() -> None:
     parser.add_argument("--admin-connections", type=int, default=2)
     parser.add_argument("--growth-rounds", type=int, default=3, help="side-by-side runs per endpoint and size")
     parser.add_argument(
+        "--observability-rounds", type=int, default=3, help="runs per list endpoint with metrics and logs on and off"
+    )
+    parser.add_argument(
         "--only", default="", help="comma-separated parts of endpoint names: run those, print, write no report"
     )
     parser.add_argument(
@@ -702,6 +772,9 @@ def main() -> None:
     if {"10k", "1m"} <= PREPARED.keys() and args.growth_rounds:
         log("growth: both sizes side by side")
         results["growth"] = growth(args)
+    if PREPARED and args.observability_rounds:
+        log("observability: metrics and JSON logs on and off, side by side")
+        results["observability"] = observability(args)
     if args.only:
         return
     write_reports(results)

@@ -25,7 +25,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
-from clinic import access, webhooks
+from clinic import access, metrics, webhooks
 from clinic.access import NOT_ALLOWED
 from clinic.models import (
     BLOCKED_RANGE,
@@ -451,6 +451,7 @@ def _book_visit(
         appointment.status = Status.CONFIRMED
     _save(appointment, actor)
     webhooks.emit(webhooks.Event.APPOINTMENT_BOOKED, appointment=appointment)
+    transaction.on_commit(metrics.booked)
     _waitlist_fulfilled(appointment)
     return appointment
 
@@ -591,6 +592,7 @@ def appointment_move(*, actor: User, appointment: Appointment, status: str, now:
     refusal = move_refusal(actor, appointment, status, now=now)
     if refusal is not None:
         raise refusal
+    transaction.on_commit(lambda old=appointment.status: metrics.status_moved(old, status))
     appointment.status = status
     if status in STAMPS:
         setattr(appointment, STAMPS[status], now)
@@ -1057,6 +1059,7 @@ def _save(appointment: Appointment, actor: User) -> None:
             for error in errors:
                 if error.code == "overlap":
                     code = OVERLAP_CODES["patient" if error.message == PATIENT_OVERLAP else "doctor"]
+                    metrics.slot_taken(code)
                     raise SlotUnavailable(error.message, code=code) from exc
         raise BookingError(exc.messages[0], code="invalid") from exc
     appointment._history_user = actor if getattr(actor, "is_authenticated", False) else None
@@ -1069,6 +1072,7 @@ def _save(appointment: Appointment, actor: User) -> None:
         # mean "taken"; anything else the database refuses is not a slot question.
         for constraint in Appointment._meta.constraints:
             if isinstance(constraint, NoOverlapConstraint) and constraint.violated_by(exc):
+                metrics.slot_taken(OVERLAP_CODES[constraint.field])
                 raise SlotUnavailable(constraint.violation_error_message, code=OVERLAP_CODES[constraint.field]) from exc
         raise
 

@@ -4,12 +4,20 @@ writes those paths as `/a/…` and `/w/…`.
 
 `RedactManageLinks` filters Django's log records (settings.LOGGING); `GunicornLogger` does the
 same for gunicorn's access log (config/gunicorn.py).
+
+Under the production settings each line is a JSON object (`JsonFormatter`) carrying the id of
+the request it belongs to, or of the request that queued the task a worker runs.
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
+import json
 import logging
 import re
+import uuid
+from datetime import UTC, datetime
 
 from gunicorn.glogging import Logger
 
@@ -39,3 +47,80 @@ class GunicornLogger(Logger):
     def atoms(self, resp, req, environ, request_time) -> dict:
         atoms = super().atoms(resp, req, environ, request_time)
         return {key: redact(value) if isinstance(value, str) else value for key, value in atoms.items()}
+
+
+# --- Request ids and JSON lines -------------------------------------------------------------
+
+# The id of the request (or of the request that queued the task) this code runs for.
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("clinic_request_id", default="")
+# 1-64 characters a header may carry; anything else is replaced, never echoed.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+REQUEST_ID_HEADER = "X-Request-ID"
+# The fields of a request's log line (clinic.middleware.RequestLogMiddleware), kept when present.
+EXTRA_FIELDS = ("method", "route", "path", "status", "duration_ms", "user_id", "task")
+
+
+task_logger = logging.getLogger("clinic.tasks")
+
+
+def request_id_from(value: str | None) -> str:
+    """The incoming id when it is well formed, else a new one."""
+    if value and REQUEST_ID.fullmatch(value):
+        return value
+    return uuid.uuid4().hex
+
+
+def request_id_clear(**kwargs) -> None:
+    """On request_finished: the next lines of this thread belong to no request."""
+    request_id_var.set("")
+
+
+def current_request_id() -> str:
+    return request_id_var.get()
+
+
+def request_context() -> dict:
+    """The enqueuing request's id, as keyword arguments of async_task (see carries_request_id)."""
+    request_id = current_request_id()
+    return {"request_id": request_id} if request_id else {}
+
+
+def carries_request_id(task):
+    """A task queued with `request_id=` runs with that id in its log lines (the enqueuing
+    request's, see clinic.tasks), and without it the task's own call is unchanged."""
+
+    @functools.wraps(task)
+    def run(*args, request_id: str = "", **kwargs):
+        token = request_id_var.set(request_id_from(request_id) if request_id else "")
+        try:
+            result = task(*args, **kwargs)
+            # The task's name only: what it returns may name the patient's address.
+            task_logger.info("task %s finished", task.__name__, extra={"task": task.__name__})
+            return result
+        finally:
+            request_id_var.reset(token)
+
+    return run
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the request id, and the request
+    fields of the access line. Messages are already redacted by RedactManageLinks."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None) or request_id_var.get()
+        if request_id:
+            line["request_id"] = request_id
+        for name in EXTRA_FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                line[name] = value
+        if record.exc_info:
+            line["exc"] = redact(self.formatException(record.exc_info))
+        return json.dumps(line, ensure_ascii=False, default=str)

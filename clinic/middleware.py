@@ -1,7 +1,9 @@
-"""Response hygiene for medical data, and staff held at the second factor's setup."""
+"""Request ids and the access log line, response hygiene for medical data, and staff held at
+the second factor's setup."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 from django.conf import settings
@@ -9,8 +11,57 @@ from django.contrib.auth import SESSION_KEY
 from django.http import HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
+from django.utils.functional import empty
 
-from clinic import access, second_factor
+from clinic import access, logs, metrics, second_factor
+
+access_logger = logging.getLogger("clinic.access")
+
+
+class RequestLogMiddleware:
+    """First in the chain: every request gets an id (a well-formed incoming `X-Request-ID`, else
+    a new one), which every log line of the request carries and the response echoes. When the
+    response is ready, one line on the `clinic.access` logger: method, route name, path (no query
+    string; manage and claim links as `/a/…`, `/w/…`), status, duration and the user's id."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        request_id = logs.request_id_from(request.headers.get(logs.REQUEST_ID_HEADER))
+        request.request_id = request_id
+        # Cleared when the response is closed (clinic.logs.request_id_clear), not here: Django logs
+        # a 4xx/5xx ("Not Found: …") after the middleware has returned, and that line has it too.
+        logs.request_id_var.set(request_id)
+        response = self.get_response(request)
+        response[logs.REQUEST_ID_HEADER] = request_id
+        if access_logger.isEnabledFor(logging.INFO):
+            path = logs.redact(request.path)
+            access_logger.info(
+                "%s %s %s",
+                request.method,
+                path,
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "route": metrics.route_of(request),
+                    "path": path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "user_id": _user_id(request),
+                },
+            )
+        return response
+
+
+def _user_id(request) -> int | None:
+    """The signed-in user's id, without loading a user no one has looked at yet."""
+    user = getattr(request, "user", None)
+    if user is None or getattr(user, "_wrapped", None) is empty:
+        return None
+    return user.pk if user.is_authenticated else None
+
 
 STAFF_IDLE_SECONDS = 15 * 60
 RENEW_EVERY_SECONDS = 60

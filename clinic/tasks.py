@@ -28,6 +28,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from clinic import emails
+from clinic.logs import carries_request_id, request_context
 from clinic.models import Appointment, EmailOutbox, WaitlistEntry, WaitlistOffer
 
 logger = logging.getLogger(__name__)
@@ -47,9 +48,11 @@ def email_enqueue(outbox: EmailOutbox) -> None:
         outbox.kind,
         outbox.sequence,
         task_name=f"email {outbox.kind} v{outbox.sequence} appointment {outbox.appointment_id}",
+        **request_context(),
     )
 
 
+@carries_request_id
 def send_appointment_email(appointment_id: int, kind: str, sequence: int | None = None) -> str:
     """Send the patient the `kind` notice of the appointment's version `sequence`, once.
 
@@ -73,9 +76,10 @@ def send_appointment_email(appointment_id: int, kind: str, sequence: int | None 
 
 def offer_enqueue(offer: WaitlistOffer) -> None:
     """Hand an offer's email to the worker (called after the commit that wrote the offer)."""
-    async_task(OFFER_TASK, offer.pk, task_name=f"waitlist offer {offer.pk}")
+    async_task(OFFER_TASK, offer.pk, task_name=f"waitlist offer {offer.pk}", **request_context())
 
 
+@carries_request_id
 def send_waitlist_offer(offer_id: int) -> str:
     """Email a waitlist entry's patient the time offered to them, with its claim link, once.
 
@@ -165,6 +169,12 @@ def _stale(rows, now, *, max_attempts: int | None = None):
         created_at__lt=now - timedelta(seconds=settings.Q_CLUSTER["retry"]),
         attempts__lt=max_attempts or settings.EMAIL_MAX_ATTEMPTS,
     ).exclude(claimed_until__gt=now)
+
+
+def heartbeat() -> str:
+    """Scheduled every minute ("Worker heartbeat", clinic/apps.py): its success row, which
+    django-q2 writes to the shared database, is how /health/ready sees a live worker."""
+    return "alive"
 
 
 def idempotency_keys_purge() -> str:

@@ -42,6 +42,7 @@ from standardwebhooks.webhooks import Webhook
 
 from clinic import access
 from clinic.access import NOT_ALLOWED
+from clinic.logs import carries_request_id, request_context
 from clinic.models import EmailStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 if TYPE_CHECKING:
@@ -224,7 +225,7 @@ def emit_status(appointment: Appointment) -> None:
 
 
 def delivery_enqueue(delivery_id: int) -> None:
-    async_task(DELIVERY_TASK, delivery_id, task_name=f"webhook delivery {delivery_id}")
+    async_task(DELIVERY_TASK, delivery_id, task_name=f"webhook delivery {delivery_id}", **request_context())
 
 
 def _enqueue_by_message_ids(message_ids: list[str]) -> None:
@@ -260,6 +261,7 @@ class SendRefused(Exception):
     """The SSRF guard refused the endpoint's address at send time."""
 
 
+@carries_request_id
 def delivery_send(delivery_id: int) -> str:
     """Post one delivery once (a task: django-q2 records what it returns)."""
     from clinic.tasks import _busy, _hold

@@ -3,7 +3,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from clinic import health, metrics
+
 urlpatterns = [
+    # For load balancers and probes (no auth, nothing about people) and Prometheus (clinic/metrics.py).
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     # The JSON API at the root paths of DESIGN.md, its schema at /api/schema/, Swagger UI at /api/docs/.

@@ -51,3 +51,29 @@ def test_the_idle_window_slides_at_most_once_a_minute(client):
         assert len(_session_writes(client, "/admin/")) == 1
         expiry = client.session.get_expiry_date()
     assert expiry == datetime(2030, 1, 7, 9, 16, 1, tzinfo=UTC)
+
+
+# --- Request ids -------------------------------------------------------------------------
+
+
+def test_a_well_formed_request_id_is_kept_and_echoed(client):
+    response = client.get("/health/live", HTTP_X_REQUEST_ID="lb-1f2e.3d_4c-5b")
+    assert response["X-Request-ID"] == "lb-1f2e.3d_4c-5b"
+
+
+def test_without_a_request_id_the_response_carries_a_new_one(client):
+    first = client.get("/health/live")["X-Request-ID"]
+    second = client.get("/health/live")["X-Request-ID"]
+    assert len(first) == 32 and int(first, 16) >= 0
+    assert first != second
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["x" * 65, "abc\x07def", "abc def", "<script>", "a/b", "id;drop", "ünïcode", ""],
+)
+def test_a_malformed_request_id_is_replaced_never_echoed(client, bad):
+    response = client.get("/health/live", HTTP_X_REQUEST_ID=bad)
+    new = response["X-Request-ID"]
+    assert new != bad
+    assert len(new) == 32 and int(new, 16) >= 0

@@ -58,8 +58,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id every log line of the request carries, and the access log line.
+    "clinic.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Requests by route name and status, and their latency (/metrics); static files are not counted.
+    "clinic.metrics.MetricsMiddleware",
     # Content-Security-Policy on every dynamic response (static files are served above).
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -366,16 +370,46 @@ WEBHOOKS_SWITCH_OFF_AFTER = env.int("WEBHOOKS_SWITCH_OFF_AFTER", default=5)
 # SSRF guard: strict unless a settings module loosens it (local and test allow loopback and http).
 WEBHOOKS_ALLOW_PRIVATE = False
 WEBHOOKS_REQUIRE_HTTPS = True
+# --- Operating: metrics and logs ---------------------------------------------------
+
+# /metrics answers `Authorization: Bearer <METRICS_TOKEN>`; unset, loopback clients only (clinic/metrics.py).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# `off` takes out the metrics and the access log (the bench's baseline); nothing else reads it.
+OBSERVABILITY = env("CLINIC_OBSERVABILITY", default="on").lower() != "off"
+if not OBSERVABILITY:
+    MIDDLEWARE = [
+        m for m in MIDDLEWARE if m not in ("clinic.middleware.RequestLogMiddleware", "clinic.metrics.MetricsMiddleware")
+    ]
 
 # --- Logging ------------------------------------------------------------------
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # No manage-link token (/a/<token>/) reaches a log line (clinic/logs.py).
-    "filters": {"manage_links": {"()": "clinic.logs.RedactManageLinks"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["manage_links"]}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+
+def logging_config(*, json_lines: bool, access_log: bool) -> dict:
+    """Plain lines locally; JSON lines with the request id under production (clinic/logs.py).
+    The access log (one line per request, `clinic.access`) is on where json_lines is."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+            "json": {"()": "clinic.logs.JsonFormatter"},
+        },
+        # No manage-link token (/a/<token>/) reaches a log line (clinic/logs.py).
+        "filters": {"manage_links": {"()": "clinic.logs.RedactManageLinks"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json" if json_lines else "plain",
+                "filters": ["manage_links"],
+            }
+        },
+        "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+        "loggers": {
+            "django.db.backends": {"level": "WARNING"},
+            # runserver and gunicorn log each request already where the lines are plain.
+            "clinic.access": {"level": "INFO" if access_log else "WARNING"},
+        },
+    }
+
+
+LOGGING = logging_config(json_lines=False, access_log=False)

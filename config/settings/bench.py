@@ -3,10 +3,11 @@
 The reference views live in bench/ and are routed only here (ROOT_URLCONF), never in production.
 """
 
+import os
 from datetime import timedelta
 
 from .base import *  # noqa: F403
-from .base import MIDDLEWARE, Q_CLUSTER, REST_FRAMEWORK, SIMPLE_JWT
+from .base import MIDDLEWARE, OBSERVABILITY, Q_CLUSTER, REST_FRAMEWORK, SIMPLE_JWT, logging_config
 
 DEBUG = False
 SECRET_KEY = "bench-key-not-for-production-" + "x" * 40
@@ -27,5 +28,18 @@ REST_FRAMEWORK = {
 STAFF_SESSION_IDLE_SECONDS = 12 * 60 * 60
 # Every response says how many SQL queries it ran (X-Queries).
 MIDDLEWARE = ["bench.middleware.QueryCountMiddleware", *MIDDLEWARE]
-LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+if OBSERVABILITY:
+    # As production: metrics, JSON lines and one access line per request, written to /dev/null so
+    # the run's terminal stays readable (the cost measured is building and writing each line).
+    LOGGING = logging_config(json_lines=True, access_log=True)
+    LOGGING["handlers"]["console"] = {
+        "class": "logging.FileHandler",
+        "filename": os.devnull,
+        "formatter": "json",
+        "filters": ["manage_links"],
+    }
+    LOGGING["root"]["level"] = "WARNING"
+else:
+    # CLINIC_OBSERVABILITY=off: no metrics middleware, no access line, plain logs (the baseline).
+    LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
 Q_CLUSTER = {**Q_CLUSTER, "log_level": "WARNING"}

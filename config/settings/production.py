@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import SECRET_KEY, env
+from .base import OBSERVABILITY, SECRET_KEY, env, logging_config
 
 DEBUG = False
 
@@ -20,6 +20,8 @@ MFA_REQUIRED_FOR_STAFF = env.bool("MFA_REQUIRED_FOR_STAFF", default=True)
 # --- HTTPS ----------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+# Load balancers probe over plain HTTP; the health checks hold nothing private (clinic/health.py).
+SECURE_REDIRECT_EXEMPT = [r"^health/(live|ready)$"]
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
@@ -38,3 +40,6 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # Endpoints are https, and every address their host resolves to is public (no SSRF into the network).
 WEBHOOKS_ALLOW_PRIVATE = False
 WEBHOOKS_REQUIRE_HTTPS = True
+# --- Logs -----------------------------------------------------------------------
+# JSON lines with the request id, and one access line per request (clinic/logs.py).
+LOGGING = logging_config(json_lines=OBSERVABILITY, access_log=OBSERVABILITY)

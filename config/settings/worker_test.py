@@ -6,7 +6,7 @@ loopback, and retries within seconds rather than minutes.
 """
 
 from .test import *  # noqa: F403
-from .test import DATABASES, Q_CLUSTER, env
+from .test import DATABASES, Q_CLUSTER, env, logging_config
 
 DATABASES["default"]["NAME"] = env("WORKER_TEST_DATABASE_NAME")
 DATABASES["default"].pop("TEST", None)
@@ -29,3 +29,6 @@ if env("WORKER_TEST_CLUSTER_NAME", default=""):
 
 # A webhook attempt ends well inside the task timeout above.
 WEBHOOKS_TIMEOUT = 1
+if env.bool("WORKER_TEST_JSON_LOGS", default=False):
+    # The production log lines (tests/test_logs.py reads the task's request id from them).
+    LOGGING = logging_config(json_lines=True, access_log=True)

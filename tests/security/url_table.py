@@ -299,6 +299,14 @@ ROUTES: dict[str, Route] = {
     r"^a/<str:token>/$": Route(lambda w: f"/a/{manage_token(w.appointment)}/", ALL_OK),
     # The claim link of a waitlist offer: the same.
     r"^w/<str:token>/$": Route(lambda w: f"/w/{offer_token(w.offer)}/", ALL_OK),
+    # --- Operating (clinic/health.py, clinic/metrics.py) --------------------------------------------
+    # No sign-in, the same answer for everyone. The table's world has no worker heartbeat, so
+    # ready says 503 ("no worker seen"); tests/test_health.py covers each check.
+    r"^health/live$": Route(lambda w: "/health/live", ALL_OK),
+    r"^health/ready$": Route(lambda w: "/health/ready", (503, 503, 503, 503, 503)),
+    # Not by role: a bearer token (METRICS_TOKEN), or, with none set as here, loopback clients
+    # (the test client is 127.0.0.1); tests/test_metrics.py covers both.
+    r"^metrics$": Route(lambda w: "/metrics", ALL_OK),
 }
 
 
