@@ -12,6 +12,7 @@ from django.utils import timezone
 from rest_framework import status as http
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -102,10 +103,13 @@ def exception_handler(exc, context) -> Response:
 
 class FHIRView(APIView):
     renderer_classes = [FHIRRenderer]
-    parser_classes = [FHIRParser, ClinicJSONParser]
+    # Form parsers too, so a session's form POST reaches the CSRF check (403) rather than a 415.
+    parser_classes = [FHIRParser, ClinicJSONParser, FormParser, MultiPartParser]
     content_negotiation_class = AlwaysFHIR
     permission_classes = [IsAuthenticated]
     throttle_classes: list = []
+    # Not in the JSON API's OpenAPI schema: /fhir/metadata describes the facade.
+    schema = None
 
     def get_exception_handler(self):
         return exception_handler
