@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote_plus
 
@@ -289,6 +289,13 @@ def endpoints(fx: dict) -> list[dict]:
          "token": t["patient"]},
         {"name": "doctor slots", "kind": "slots", "path": f"/doctors/{d}/slots/?date={fx['slot_date']}",
          "token": t["patient"]},
+        # The FHIR facade, against the JSON API's rows of the same request: `ratio_to` names that endpoint.
+        {"name": "fhir Appointment search", "kind": "fhir", "path": f"/fhir/Appointment?_count={PAGE}",
+         "token": t["reception"], "ratio_to": "appointments list"},
+        {"name": "fhir Slot search", "kind": "fhir",
+         "path": f"/fhir/Slot?schedule=Schedule/{d}&start=ge{fx['slot_date']}"
+                 f"&start=lt{date.fromisoformat(fx['slot_date']) + timedelta(days=1)}&status=free",
+         "token": t["patient"], "ratio_to": "doctor slots"},
         {"name": "medical records list", "kind": "list", "path": f"/medical-records/?{page}", "token": t["admin"]},
         {"name": "medical record detail", "kind": "detail", "path": f"/medical-records/{r}/", "token": t["admin"]},
         {"name": "htmx: free slots fragment (/book/)", "kind": "page", "hx": True,
@@ -469,6 +476,14 @@ def run_profile(name: str, args) -> dict:
             log(f"{ep['name']}: {row['saturation']['rps']} req/s, p95 {row['saturation']['p95_ms']} ms, "
                 f"alone p95 {row['unloaded']['p95_ms']} ms, {queries} queries")  # fmt: skip
             results["endpoints"].append(row)
+        by_name = {row["name"]: row for row in results["endpoints"]}
+        for ep in endpoints(fx):
+            ref = by_name.get(ep.get("ratio_to", ""))
+            row = by_name.get(ep["name"])
+            if ref and row and "saturation" in row and "saturation" in ref:
+                # Throughput of this endpoint over the one it stands beside (e.g. FHIR over the JSON API).
+                row["ratio_to"] = ep["ratio_to"]
+                row["ratio"] = round(row["saturation"]["rps"] / max(ref["saturation"]["rps"], 0.01), 2)
         if not args.only:
             results["booking"] = bench_booking(fx, env, args)
             results["typed booking"] = bench_booking(fx, env, args, "typed_bookings")
@@ -643,6 +658,14 @@ def write_reports(results: dict) -> None:
             for row in prof["endpoints"]
             if row.get("limit")
         ]
+        ratios = [
+            f"- {row['name']}: {row['ratio']} × the req/s of {row['ratio_to']} "
+            f"({row['saturation']['rps']} req/s, {row['queries']} queries)"
+            for row in prof["endpoints"]
+            if row.get("ratio_to")
+        ]
+        if ratios:
+            lines += ["", "Throughput beside the JSON API (saturation req/s, same rows and auth):", *ratios]
         sized = [
             f"- {row['name']}: {row['queries_by_page_size']}"
             for row in prof["endpoints"]

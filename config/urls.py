@@ -12,6 +12,8 @@ urlpatterns = [
     path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    # The FHIR R4 facade (DESIGN.md "FHIR R4").
+    path("fhir/", include("clinic.fhir.urls")),
     # The JSON API at the root paths of DESIGN.md, its schema at /api/schema/, Swagger UI at /api/docs/.
     path("", include(("clinic.api.urls", "api"), namespace="api")),
     path("", include("clinic.urls")),

@@ -286,6 +286,28 @@ ROUTES: dict[str, Route] = {
     # Reception never sees medical records.
     r"^\^medical-records/\$$": Route(lambda w: "/medical-records/", (401, 200, 200, 403, 200)),
     r"^\^medical-records/\(\?P<pk>": Route(lambda w: f"/medical-records/{w.record.pk}/", (401, 200, 200, 403, 200)),
+    # --- The FHIR facade (clinic/fhir/): the API's visibility; its CapabilityStatement is public -------
+    r"^fhir/metadata$": Route(lambda w: "/fhir/metadata", ALL_OK),
+    # $find with no parameters: the free slots of the next 7 days. $book of an empty body is a 400.
+    r"^fhir/Appointment/\$find$": Route(lambda w: "/fhir/Appointment/$find", API_SIGNED_IN, "POST"),
+    r"^fhir/Appointment/\$book$": Route(lambda w: "/fhir/Appointment/$book", (401, 400, 403, 400, 400), "POST"),
+    r"^fhir/Patient$": Route(lambda w: "/fhir/Patient", API_SIGNED_IN),
+    r"^fhir/Patient/<str:pk>$": Route(lambda w: f"/fhir/Patient/{w.patient.pk}", API_SIGNED_IN),
+    r"^fhir/Practitioner$": Route(lambda w: "/fhir/Practitioner", API_SIGNED_IN),
+    r"^fhir/Practitioner/<str:pk>$": Route(lambda w: f"/fhir/Practitioner/{w.doctor.pk}", API_SIGNED_IN),
+    r"^fhir/PractitionerRole$": Route(lambda w: "/fhir/PractitionerRole", API_SIGNED_IN),
+    r"^fhir/PractitionerRole/<str:pk>$": Route(lambda w: f"/fhir/PractitionerRole/{w.doctor.pk}", API_SIGNED_IN),
+    r"^fhir/Schedule$": Route(lambda w: "/fhir/Schedule", API_SIGNED_IN),
+    r"^fhir/Schedule/<str:pk>$": Route(lambda w: f"/fhir/Schedule/{w.doctor.pk}", API_SIGNED_IN),
+    r"^fhir/Slot$": Route(lambda w: f"/fhir/Slot?schedule=Schedule/{w.doctor.pk}", API_SIGNED_IN),
+    # A slot id names a doctor and a start: the one of appointment A is taken, so no free slot has it.
+    r"^fhir/Slot/<str:pk>$": Route(
+        lambda w: f"/fhir/Slot/{w.doctor.pk}-{w.appointment.appointment_time:%Y%m%d%H%M}", (401, 404, 404, 404, 404)
+    ),
+    r"^fhir/Appointment$": Route(lambda w: "/fhir/Appointment", API_SIGNED_IN),
+    r"^fhir/Appointment/<str:pk>$": Route(lambda w: f"/fhir/Appointment/{w.appointment.pk}", API_SIGNED_IN),
+    # Any other path under /fhir/ is a 404 OperationOutcome for a signed-in user.
+    r"^fhir/\^\.\*\$$": Route(lambda w: "/fhir/Observation", (401, 404, 404, 404, 404)),
     # --- The booking pages -----------------------------------------------------------------------
     # Home sends everyone on: to sign in, or to their appointments.
     r"^$": Route(lambda w: "/", (302, 302, 302, 302, 302)),
