@@ -28,7 +28,7 @@ COPY --chown=clinic:clinic . .
 RUN DJANGO_SECRET_KEY="build-only-collectstatic-not-a-secret-0123456789abcdefghijklmnop" \
     python manage.py collectstatic --noinput \
     && mkdir -p /app/var && chown clinic:clinic /app/var
-USER clinic
+USER 10001:10001
 EXPOSE 8000
 # No curl in a slim image: python asks the process whether it answers (no database access).
 # The header says the request came over HTTPS, so production's HTTPS redirect lets it through.

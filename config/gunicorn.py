@@ -3,3 +3,8 @@ manage-link tokens written as `/a/…` (clinic/logs.py)."""
 
 accesslog = "-"
 logger_class = "clinic.logs.GunicornLogger"
+
+# On SIGTERM gunicorn stops accepting, lets each worker finish the requests it holds for up to
+# `graceful_timeout` seconds, then exits: under a Procfile platform's 30 seconds before SIGKILL,
+# and docker's default 10 is raised for the web service in compose.yaml.
+graceful_timeout = 25
