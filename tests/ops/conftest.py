@@ -121,7 +121,8 @@ class Cluster:
         return process, port
 
     def worker(self, name: str, smtp_port: int) -> Process:
-        """A `manage.py qcluster` worker."""
+        """A bare `manage.py qcluster`, not `manage.py worker`: SIGKILLing its group kills the whole
+        cluster, as a crash would."""
         return self.start(name, [sys.executable, "manage.py", "qcluster"], self.env(smtp_port))
 
     def check_alive(self) -> None:

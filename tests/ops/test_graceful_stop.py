@@ -102,9 +102,12 @@ def test_a_worker_whose_group_gets_sigterm_finishes_its_email_and_leaves_the_res
 ):
     smtp_server.handler.hold_next = True
     doctor = DoctorFactory()
-    first = cluster.start("worker-0", [sys.executable, "manage.py", "worker"], cluster.env(smtp_server.port))
+    # One worker process: the emails it has not taken when the SIGTERM comes stay in the broker.
+    first = cluster.start(
+        "worker-0", [sys.executable, "manage.py", "worker"], cluster.env(smtp_server.port, WORKER_TEST_WORKERS="1")
+    )
     cluster.wait(lambda: "running." in first.output(), what="the worker to run")
-    appointments = [_book(PatientFactory(), doctor, next_monday_10 + timedelta(minutes=30 * i)) for i in range(5)]
+    appointments = [_book(PatientFactory(), doctor, next_monday_10 + timedelta(minutes=30 * i)) for i in range(8)]
     cluster.wait(smtp_server.handler.holding.is_set, what="the worker to be mid-send")
 
     # A Procfile platform stopping the dyno: SIGTERM to every process of the group at once.
@@ -117,6 +120,7 @@ def test_a_worker_whose_group_gets_sigterm_finishes_its_email_and_leaves_the_res
     assert sent_by_first >= 1  # the email it was sending went out
 
     second = cluster.start("worker-1", [sys.executable, "manage.py", "worker"], cluster.env(smtp_server.port))
+    cluster.wait(lambda: "running." in second.output(), what="the second worker to run")
     cluster.wait(
         lambda: not EmailOutbox.objects.exclude(status=EmailOutbox.Status.SENT).exists(), what="every email sent"
     )
@@ -125,6 +129,7 @@ def test_a_worker_whose_group_gets_sigterm_finishes_its_email_and_leaves_the_res
     ids = [message["Message-ID"] for message in smtp_server.messages]
     assert len(ids) == len(set(ids)) == len(appointments), ids
     assert all(row.attempts == 1 for row in EmailOutbox.objects.all())  # none was cut off mid-send
+    assert len(ids) > sent_by_first  # the second worker sent what the first had left queued
     second.signal(signal.SIGTERM)
     assert second.popen.wait(timeout=30) == 0, second.output()
 

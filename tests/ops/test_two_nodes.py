@@ -168,6 +168,8 @@ def test_two_nodes_and_two_workers_book_each_slot_once_and_send_each_confirmatio
         mail[0].handler.hold_next = True  # worker 0's first delivery stalls at RCPT, mid-send
         web = [cluster.web(f"web-{i}", mail[0].port) for i in range(2)]
         workers = [cluster.worker(f"worker-{i}", server.port) for i, server in enumerate(mail)]
+        for worker in workers:
+            cluster.wait(lambda worker=worker: "running." in worker.output(), what=f"{worker.name} to run")
 
         answers = _book_concurrently([port for _, port in web], requests)
 
