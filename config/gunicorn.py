@@ -13,3 +13,9 @@ def child_exit(server, worker) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+# On SIGTERM gunicorn stops accepting, lets each worker finish the requests it holds for up to
+# `graceful_timeout` seconds, then exits: under a Procfile platform's 30 seconds before SIGKILL,
+# and docker's default 10 is raised for the web service in compose.yaml.
+graceful_timeout = 25

@@ -1,7 +1,7 @@
 """Development: debug on, a throwaway key, emails written to var/mail/."""
 
 from .base import *  # noqa: F403
-from .base import VAR_DIR, env
+from .base import Q_CLUSTER, VAR_DIR, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="local-development-key-not-for-production")
@@ -22,3 +22,9 @@ STORAGES = {
 # Webhooks may go to a receiver on this machine, over plain http.
 WEBHOOKS_ALLOW_PRIVATE = True
 WEBHOOKS_REQUIRE_HTTPS = False
+
+# `make run` (honcho) gives the worker 5 seconds after Ctrl-C before it SIGKILLs it. A stopping
+# worker finishes the task it holds, so a send is kept short: the mail server gets 3 seconds, and
+# a task (and an outbox claim, clinic/tasks.py) lasts at most 4; `retry` stays longer than `timeout`.
+EMAIL_TIMEOUT = 3
+Q_CLUSTER = {**Q_CLUSTER, "timeout": 4, "retry": 8}

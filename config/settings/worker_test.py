@@ -22,7 +22,9 @@ EMAIL_TIMEOUT = 5
 
 Q_CLUSTER = {key: value for key, value in Q_CLUSTER.items() if key != "sync"}
 # Short enough for tests; `retry` stays longer than `timeout`, as in production.
-Q_CLUSTER.update({"workers": 2, "timeout": 2, "retry": 3, "poll": 0.1, "guard_cycle": 0.2})
+Q_CLUSTER.update(
+    {"workers": env.int("WORKER_TEST_WORKERS", default=2), "timeout": 2, "retry": 3, "poll": 0.1, "guard_cycle": 0.2}
+)
 if env("WORKER_TEST_CLUSTER_NAME", default=""):
     # Its own queue (and signing salt), so parallel test runs sharing a Redis never mix.
     Q_CLUSTER["name"] = env("WORKER_TEST_CLUSTER_NAME")
