@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.emails.conftest import free_port, smtp_server  # noqa: F401 - a fixture
+from tests.webhooks.conftest import receiver  # noqa: F401 - a fixture
 
 WAIT_SECONDS = 30  # the longest any single wait may take (start-up on a busy machine included)
 # Redis db 8 belongs to these tests; CLINIC_TEST_REDIS_URL points them elsewhere.

@@ -13,7 +13,9 @@ broker the unacknowledged task is offered again; on Redis, which has no acknowle
 `emails_send_due` schedule queues the pending row again (run here every two seconds, as the
 schedule would every few minutes).
 
-Other deliveries (webhooks) join through `CHANNELS`: a receiver, and what its deliveries must agree with.
+Webhooks go the same way: an endpoint subscribed to `appointment.booked` on a receiver on loopback
+gets each booking's delivery, signed, and after deduplication by `webhook-id` exactly one per booking.
+Each delivery channel is in `CHANNELS`: what its deliveries must agree with.
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django_q.tasks import async_task
+from standardwebhooks.webhooks import Webhook
 
 from clinic.api.tokens import ClinicRefreshToken
-from clinic.models import Appointment, EmailOutbox
+from clinic.models import Appointment, EmailOutbox, WebhookDelivery, WebhookEvent
 from tests.emails.conftest import SMTPServer
 from tests.factories import DoctorFactory, PatientFactory
 from tests.ops.conftest import REDIS_URL, require_redis
+from tests.webhooks.conftest import Receiver, make_endpoint
 
 pytestmark = [pytest.mark.postgres, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -55,6 +59,7 @@ class Run:
     answers: list[tuple[int, int, dict]]  # (node index, status, body)
     mail: list[SMTPServer]
     access_logs: list[str]
+    hooks: Receiver
 
 
 def _received_ids(mail: list[SMTPServer]) -> Counter:
@@ -76,8 +81,22 @@ def _emails_agree(run: Run, booked: set[int]) -> None:
     assert max(row.attempts for row in outbox) >= 2
 
 
-# Each channel: (name, check(run, booked appointment ids)). Webhook deliveries append theirs.
-CHANNELS = [("email", _emails_agree)]
+def _webhooks_agree(run: Run, booked: set[int]) -> None:
+    deliveries = list(WebhookDelivery.objects.all())
+    assert sorted(d.payload["data"]["appointment_id"] for d in deliveries) == sorted(booked)
+    assert all(d.status == WebhookDelivery.Status.SENT for d in deliveries), [(d.pk, d.status) for d in deliveries]
+    received = run.hooks.by_id()
+    # At least once on the wire; after deduplication by webhook-id, one per booking and none lost.
+    assert set(received) == {d.message_id for d in deliveries}
+    endpoint = deliveries[0].endpoint
+    for delivery in deliveries:
+        for request in received[delivery.message_id]:
+            Webhook(endpoint.secret).verify(request.body, request.headers)
+            assert request.json["type"] == WebhookEvent.APPOINTMENT_BOOKED
+
+
+# Each channel: (name, check(run, booked appointment ids)).
+CHANNELS = [("email", _emails_agree), ("webhook", _webhooks_agree)]
 
 
 def _book_concurrently(ports: list[int], requests: list[tuple[str, dict]]) -> list[tuple[int, int, dict]]:
@@ -133,7 +152,7 @@ def _access_log_bookings(text: str) -> Counter:
 
 @pytest.mark.parametrize("broker", ["redis", "orm"])
 def test_two_nodes_and_two_workers_book_each_slot_once_and_send_each_confirmation_once(
-    broker, cluster, next_monday_10, monkeypatch
+    broker, cluster, next_monday_10, monkeypatch, receiver
 ):
     from django_q.brokers import get_broker
     from django_q.conf import Conf
@@ -149,6 +168,7 @@ def test_two_nodes_and_two_workers_book_each_slot_once_and_send_each_confirmatio
     queue = get_broker()
     assert type(queue).__name__ == {"redis": "Redis", "orm": "ORM"}[broker]
 
+    make_endpoint(receiver.url(), events=[WebhookEvent.APPOINTMENT_BOOKED])
     doctor = DoctorFactory()
     slots = [next_monday_10 + timedelta(minutes=30 * i) for i in range(SLOTS)]
     patients = [PatientFactory() for _ in range(BOOKINGS)]
@@ -181,13 +201,17 @@ def test_two_nodes_and_two_workers_book_each_slot_once_and_send_each_confirmatio
             if broker == "redis":
                 # What the `emails_send_due` schedule does, every two seconds rather than minutes.
                 async_task("clinic.tasks.emails_send_due")
+                async_task("clinic.webhooks.deliveries_send_due")
                 time.sleep(2)
-            return EmailOutbox.objects.count() == SLOTS and not EmailOutbox.objects.exclude(status="sent").exists()
+            return all(
+                model.objects.count() == SLOTS and not model.objects.exclude(status="sent").exists()
+                for model in (EmailOutbox, WebhookDelivery)
+            )
 
-        cluster.wait(all_sent, what="every confirmation to be sent", timeout=60)
+        cluster.wait(all_sent, what="every confirmation and webhook to be sent", timeout=60)
         time.sleep(SETTLE_SECONDS)
         access_logs = [process.output() for process, _ in web]
-        run = Run(answers=answers, mail=mail, access_logs=access_logs)
+        run = Run(answers=answers, mail=mail, access_logs=access_logs, hooks=receiver)
     finally:
         for server in mail:
             server.stop()
