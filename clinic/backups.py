@@ -15,6 +15,7 @@ from django.utils import timezone
 
 BACKUP_DIR_NAME = "backups"
 MISSING_FILE = "No backup file at {path}."
+MISSING_DATABASE = "No SQLite database at {name}: nothing to back up (run `make migrate` first?)."
 UNSUPPORTED = "Backups cover PostgreSQL and SQLite; this database is {vendor}."
 
 
@@ -73,6 +74,8 @@ def database_backup(*, path: Path | None = None, alias: str = "default") -> Path
         # One snapshot of the whole database, in pg_restore's compressed custom format.
         _run(["pg_dump", "--format=custom", "--no-owner", "--file", str(partial), *args], env)
     elif vendor == "sqlite":
+        if not Path(_database(alias)["NAME"]).is_file():
+            raise BackupError(MISSING_DATABASE.format(name=_database(alias)["NAME"]))
         partial.unlink(missing_ok=True)
         # VACUUM INTO copies a consistent snapshot while the app keeps running (no sqlite3 CLI needed).
         with sqlite3.connect(_database(alias)["NAME"]) as source:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from clinic.backups import MISSING_FILE
+from clinic.backups import MISSING_DATABASE, MISSING_FILE
 from clinic.management.commands.restore import ABORTED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,12 +102,16 @@ def test_postgres_round_trip_brings_back_every_row_and_every_history_row(scratch
     _round_trip(scratch_postgres, tmp_path / "clinic.dump", lambda: _pg_tables(scratch_postgres))
 
 
-def test_restore_refuses_a_missing_file_and_asks_before_replacing(tmp_path):
+def test_backup_and_restore_refuse_what_is_missing_and_restore_asks_first(tmp_path):
     database = tmp_path / "clinic.sqlite3"
     url = f"sqlite:///{database}"
     missing = manage(url, "restore", str(tmp_path / "nope.sqlite3"), "--noinput", check=False)
     assert missing.returncode != 0
     assert MISSING_FILE.format(path=tmp_path / "nope.sqlite3") in missing.stderr
+
+    nothing = manage(url, "backup", "--output", str(tmp_path / "empty.sqlite3"), check=False)
+    assert nothing.returncode != 0 and MISSING_DATABASE.format(name=database) in nothing.stderr
+    assert not (tmp_path / "empty.sqlite3").exists()
 
     with sqlite3.connect(database) as db:
         db.execute("CREATE TABLE kept (value TEXT)")
