@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install migrate seed lint format check bench clean
+.PHONY: run test install migrate seed lint format check bench clean backup restore
 
 $(STAMP): requirements/base.txt requirements/production.txt requirements/local.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,15 @@ check: install
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## A copy of the database DATABASE_URL names, in var/backups/ (pg_dump custom format, or SQLite's VACUUM INTO).
+backup: install
+	$(BIN)/python manage.py backup $(BACKUP_ARGS)
+
+## Replace the database's contents with a backup: make restore FILE=var/backups/clinic-….dump (asks first).
+restore: install
+	@test -n "$(FILE)" || (echo "usage: make restore FILE=var/backups/clinic-<time>.<dump|sqlite3>" >&2; exit 2)
+	$(BIN)/python manage.py restore "$(FILE)" $(RESTORE_ARGS)
 
 clean:
 	rm -rf $(VENV) var/staticfiles

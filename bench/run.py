@@ -277,6 +277,11 @@ def endpoints(fx: dict) -> list[dict]:
          "token": t["reception"]},
         {"name": "appointments list (doctor)", "kind": "list", "path": f"/appointments/?{page}", "token": t["doctor"]},
         {"name": "appointments list (patient)", "kind": "list", "path": f"/appointments/?{page}", "token": t["patient"]},
+        # The CSV export of one doctor's appointments (every one, streamed): about 1/D of the
+        # table. Its memory stays flat (a server-side cursor read in chunks of 2000 rows); X-Queries
+        # shows 1 (the role): the SELECT runs while the body streams, after the headers are sent.
+        {"name": "appointments CSV export, by doctor", "kind": "export",
+         "path": f"/appointments/export/?doctor={d}", "token": t["reception"]},
         {"name": "appointment detail", "kind": "detail", "path": f"/appointments/{a}/", "token": t["reception"]},
         {"name": "patients list", "kind": "list", "path": f"/patients/?{page}", "token": t["reception"],
          "limit": "/bench/limit/patients/", "naive": f"/bench/naive/patients/?{page}"},

@@ -248,6 +248,11 @@ def webhook_deliveries_visible_to(user: User) -> QuerySet[WebhookDelivery]:
     return qs if can_manage_webhooks(user) else qs.none()
 
 
+def can_export_appointments(user: User) -> bool:
+    """The CSV export: the front desk and doctors (their own, by `appointments_visible_to`); not patients."""
+    return role_of(user) in {Role.RECEPTION, Role.ADMIN, Role.DOCTOR}
+
+
 def can_use_waitlist(user: User) -> bool:
     return role_of(user) in STAFF_ROLES | {Role.PATIENT}
 

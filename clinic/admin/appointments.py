@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from simple_history.admin import SimpleHistoryAdmin
 
-from clinic import access, booking, records
+from clinic import access, booking, export, records
 from clinic.access import Role
 from clinic.admin.base import ClinicModelAdmin, ReadOnlyInline, ServiceForm
 from clinic.models import (
@@ -156,6 +156,7 @@ class AppointmentAdmin(ClinicModelAdmin, SimpleHistoryAdmin):
         "no_show_appointments",
         "cancel_appointments",
         "cancel_series_from",
+        "export_csv",
     )
     inlines = (RecordOfAppointmentInline,)
 
@@ -286,6 +287,12 @@ class AppointmentAdmin(ClinicModelAdmin, SimpleHistoryAdmin):
     @admin.action(description="Cancel selected appointments", permissions=["change"])
     def cancel_appointments(self, request, queryset):
         self._move(request, queryset, booking.appointment_cancel, "cancelled")
+
+    @admin.action(description="Export selected appointments as CSV", permissions=["view"])
+    def export_csv(self, request, queryset):
+        """The selected rows; with "Select all", every row the list's filters and search give
+        (Django passes the changelist's whole queryset), in the list's order. Streamed."""
+        return export.appointments_csv_response(queryset)
 
 
 # --- Visit types -----------------------------------------------------------------------

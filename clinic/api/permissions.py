@@ -93,3 +93,8 @@ class MedicalRecordPermission(_ObjectChecks):
             # Which appointment a record may be written for is checked in clinic.records.
             return access.role_of(request.user) in {access.Role.DOCTOR, access.Role.ADMIN}
         return True
+
+
+class CanExportAppointments(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return access.can_export_appointments(request.user)

@@ -19,6 +19,8 @@ router.register("waitlist", views.WaitlistViewSet, basename="waitlist")
 
 urlpatterns = [
     path("registrations/", views.RegistrationView.as_view(), name="registration"),
+    # Before the router's `appointments/<pk>/`, which would take "export" for an id.
+    path("appointments/export/", views.AppointmentExportView.as_view(), name="appointment-export"),
     path("book-appointment/", views.BookAppointmentView.as_view(), name="book-appointment"),
     path("api/token/", views.TokenObtainView.as_view(), name="token-obtain"),
     path("api/token/refresh/", views.TokenRefreshView.as_view(), name="token-refresh"),

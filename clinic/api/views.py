@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework_simplejwt import views as jwt_views
 
-from clinic import access, accounts, audit, booking, records
+from clinic import access, accounts, audit, booking, export, records
 from clinic.api import filters, permissions, tokens
 from clinic.api.rows import ValuesListMixin
 from clinic.api.schema import ClinicAutoSchema
@@ -320,6 +320,33 @@ class AppointmentViewSet(ClinicViewMixin, ValuesListMixin, viewsets.ModelViewSet
             reason=data.get("reason"),
         )
         return Response(AppointmentSerializer(appointment).data)
+
+
+class AppointmentExportView(ClinicViewMixin, generics.GenericAPIView):
+    """The appointments you see, as a CSV download, streamed: the same rows and filters as
+    `GET /appointments/` (all of them, not one page). Reception, the clinic admin, and doctors
+    (their own); not patients. Times are ISO 8601 in the clinic's time zone; cells that a
+    spreadsheet would read as a formula start with `'`. No medical-record notes."""
+
+    permission_classes = [IsAuthenticated, permissions.CanExportAppointments]
+    filterset_class = filters.AppointmentFilter
+    pagination_class = None
+
+    def get_queryset(self):
+        return access.appointments_visible_to(self.request.user)
+
+    def perform_content_negotiation(self, request, force=False):
+        # The download is CSV whatever Accept says; errors are always JSON.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        operation_id="appointments_export",
+        summary="Export the appointments visible to you as CSV",
+        filters=True,
+        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV with a header row.")},
+    )
+    def get(self, request, *args, **kwargs):
+        return export.appointments_csv_response(self.filter_queryset(self.get_queryset()))
 
 
 class BookAppointmentView(ClinicViewMixin, generics.GenericAPIView):

@@ -47,6 +47,7 @@ DOCUMENTED_PATHS = {
     "/doctors/{id}/slots/",
     "/appointments/",
     "/appointments/{id}/",
+    "/appointments/export/",
     "/book-appointment/",
     "/medical-records/",
     "/medical-records/{id}/",

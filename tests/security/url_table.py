@@ -264,6 +264,8 @@ ROUTES: dict[str, Route] = {
         lambda w: f"/doctors/{w.doctor.pk}/slots/?date={w.day.isoformat()}", API_SIGNED_IN
     ),
     r"^\^appointments/\$$": Route(lambda w: "/appointments/", API_SIGNED_IN),
+    # The CSV export: the front desk and doctors (their own); not patients.
+    r"^appointments/export/$": Route(lambda w: "/appointments/export/", (401, 403, 200, 200, 200)),
     r"^\^appointments/\(\?P<pk>": Route(lambda w: f"/appointments/{w.appointment.pk}/", API_SIGNED_IN),
     # Visit types: every signed-in user reads them (patients those bookable online, as this one).
     r"^\^appointment-types/\$$": Route(lambda w: "/appointment-types/", API_SIGNED_IN),
