@@ -7,6 +7,7 @@ through `clinic.booking`, `clinic.records` and `clinic.accounts`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -248,13 +249,15 @@ class DoctorViewSet(ClinicViewMixin, ValuesListMixin, ProfileWritesMixin, viewse
 # --- Appointments --------------------------------------------------------------------
 
 
-def _book(request) -> Response:
-    """Book through `clinic.booking`; with an Idempotency-Key, a repeat gets the first answer."""
+def book_request(request, fields, render) -> tuple[Any, int]:
+    """Book `fields` through `clinic.booking` and answer (body, status), `render` making the body of
+    the appointment; with an Idempotency-Key, a repeat gets the first answer. The JSON API and
+    FHIR's $book both book here."""
     key = request.headers.get("Idempotency-Key", "").strip()
     fingerprint = booking.request_fingerprint(request.data)
     if key and (replay := booking.booking_replay(actor=request.user, key=key, fingerprint=fingerprint)):
-        return Response(replay.body, status=replay.status)
-    serializer = AppointmentBookSerializer(data=request.data, context={"request": request})
+        return replay.body, replay.status
+    serializer = AppointmentBookSerializer(data=fields, context={"request": request})
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
     booking_args = {
@@ -266,15 +269,13 @@ def _book(request) -> Response:
         "appointment_type": data.get("appointment_type"),
     }
     if not key:
-        appointment = booking.appointment_book(**booking_args)
-        return Response(AppointmentSerializer(appointment).data, status=status.HTTP_201_CREATED)
-    answer = booking.appointment_book_once(
-        key=key,
-        fingerprint=fingerprint,
-        render=lambda appointment: AppointmentSerializer(appointment).data,
-        **booking_args,
-    )
-    return Response(answer.body, status=answer.status)
+        return render(booking.appointment_book(**booking_args)), status.HTTP_201_CREATED
+    answer = booking.appointment_book_once(key=key, fingerprint=fingerprint, render=render, **booking_args)
+    return answer.body, answer.status
+
+
+def _book(request) -> Response:
+    return Response(*book_request(request, request.data, lambda appointment: AppointmentSerializer(appointment).data))
 
 
 @extend_schema_view(

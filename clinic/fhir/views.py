@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 from rest_framework import status as http
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -22,7 +22,7 @@ from clinic import access, booking
 from clinic.api import exceptions as api_exceptions
 from clinic.api.parsers import ClinicJSONParser
 from clinic.api.permissions import CanBook
-from clinic.api.serializers import AppointmentBookSerializer
+from clinic.api.views import book_request
 from clinic.fhir import resources, search
 from clinic.fhir.capability import capability_statement
 from clinic.models import Doctor, Patient
@@ -542,27 +542,8 @@ class BookView(FHIRView):
 
     def post(self, request):
         fields = booking_request(request.data)
-        key = request.headers.get("Idempotency-Key", "").strip()
-        fingerprint = booking.request_fingerprint(request.data)
-        if key and (replay := booking.booking_replay(actor=request.user, key=key, fingerprint=fingerprint)):
-            return self.answer(request, replay.body, replay.status)
-        serializer = AppointmentBookSerializer(data=fields, context={"request": request})
-        if not serializer.is_valid():
-            raise ValidationError(serializer.errors)
-        data = serializer.validated_data
-        args = {
-            "actor": request.user,
-            "patient": data["patient"],
-            "doctor": data["doctor"],
-            "start": data["appointment_time"],
-            "reason": data.get("reason", ""),
-            "appointment_type": data.get("appointment_type"),
-        }
         render = lambda appointment: resources.appointment(appointment_row(appointment))  # noqa: E731
-        if not key:
-            return self.answer(request, render(booking.appointment_book(**args)), http.HTTP_201_CREATED)
-        answer = booking.appointment_book_once(key=key, fingerprint=fingerprint, render=render, **args)
-        return self.answer(request, answer.body, answer.status)
+        return self.answer(request, *book_request(request, fields, render))
 
     @staticmethod
     def answer(request, body: dict, status: int) -> Response:
