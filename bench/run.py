@@ -38,7 +38,7 @@ PROFILES = {
 }
 PAGE = 50
 # Raise when seed_scale makes different data.
-SEED_VERSION = 3
+SEED_VERSION = 4
 # The environment and fixtures of each profile run, for the side-by-side growth runs.
 PREPARED: dict[str, tuple[dict, dict]] = {}
 
@@ -230,7 +230,9 @@ print(json.dumps({
     "calendar_week": calendar_week.isoformat(), "calendar_week_end": (calendar_week + timedelta(days=7)).isoformat(),
 }))
 """
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"bench: the fixtures could not be made:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -536,11 +538,50 @@ def growth(args) -> list[dict]:
 OBSERVED_LISTS = ("appointments list", "patients list", "doctors list")
 
 
+def request_cpu(env: dict, paths: dict[str, tuple[str, str]], rounds: int = 40, block: int = 10) -> dict:
+    """CPU microseconds per request with metrics and the access log on and off, in one process
+    through Django's test client (the whole middleware stack, no socket): two handlers, one
+    without the two middlewares, timed in alternating blocks so that both meet the same noise."""
+    code = r"""
+import json, sys, time, django
+django.setup()
+from django.conf import settings
+from django.test import Client, override_settings
+paths, rounds, block = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+observing = ("clinic.middleware.RequestLogMiddleware", "clinic.metrics.MetricsMiddleware")
+assert all(m in settings.MIDDLEWARE for m in observing), "observability is off in this process"
+out = {}
+for name, (path, token) in paths.items():
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    on = Client(HTTP_HOST="127.0.0.1")
+    off = Client(HTTP_HOST="127.0.0.1")
+    with override_settings(MIDDLEWARE=[m for m in settings.MIDDLEWARE if m not in observing]):
+        assert off.get(path, **headers).status_code == 200, name  # builds its middleware chain now
+    for _ in range(20):
+        assert on.get(path, **headers).status_code == 200 and off.get(path, **headers).status_code == 200, name
+    spent = {"on": 0.0, "off": 0.0}
+    for _ in range(rounds):
+        for mode, client in (("on", on), ("off", off)):
+            start = time.process_time()
+            for _ in range(block):
+                client.get(path, **headers)
+            spent[mode] += time.process_time() - start
+    out[name] = {mode: round(t / (rounds * block) * 1e6) for mode, t in spent.items()}
+print(json.dumps(out))
+"""
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(paths), str(rounds), str(block)], cwd=ROOT,
+                         env=env, capture_output=True, text=True)  # fmt: skip
+    if out.returncode:
+        raise SystemExit(f"bench: request_cpu failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def observability(args) -> dict:
     """The list endpoints with metrics and JSON access logs on (as production, prometheus-client in
     multiprocess mode) and off (`CLINIC_OBSERVABILITY=off`: no metrics middleware, no access line),
     both served at once and measured in turns (`--observability-rounds` saturated runs of 3 s
-    each). The figure is the median req/s on ÷ off; the goal is ≥ 0.95."""
+    each, which of the two goes first alternating). The figure is the median req/s on ÷ off; the
+    goal is ≥ 0.95. Then the CPU per request on and off in one process (`request_cpu`)."""
     import tempfile
 
     name = "10k" if "10k" in PREPARED else next(iter(PREPARED))
@@ -559,15 +600,27 @@ def observability(args) -> dict:
                 status, _ = _probe_once(ep["path"], ep.get("token"), None, False, base=server.base)
                 if status != 200:
                     raise SystemExit(f"observability: {ep['name']} with it {mode} answers HTTP {status}, not 200")
+                # Every worker's first requests of this endpoint stay out of the figures.
+                wrk_endpoint(ep, duration=2, connections=args.connections, base=server.base)
             runs: dict[str, list[dict]] = {"on": [], "off": []}
+            order = list(servers.items())
             for _ in range(args.observability_rounds):
-                for mode, server in servers.items():
+                for mode, server in order:
                     runs[mode].append(wrk_endpoint(ep, duration=3, connections=args.connections, base=server.base))
+                order.reverse()  # on first, then off first: the second of a pair runs a little faster
             rps = {mode: statistics.median(run["rps"] for run in done) for mode, done in runs.items()}
             p95 = {mode: statistics.median(run["p95_ms"] for run in done) for mode, done in runs.items()}
             ratio = round(rps["on"] / max(rps["off"], 0.1), 3)
             rows.append({"name": ep["name"], "rps": rps, "p95_ms": p95, "ratio": ratio, "runs": runs})
             log(f"observability {ep['name']}: {rps['on']} req/s on, {rps['off']} off, × {ratio}")
+        # The same lists' CPU per request in one process, on and off in turns (steadier than req/s).
+        paths = {ep["name"]: (ep["path"], ep["token"]) for ep in endpoints(fx)
+                 if ep["name"] in OBSERVED_LISTS and selected(ep, args)}  # fmt: skip
+        cpu = request_cpu({**env, "CLINIC_OBSERVABILITY": "on", "PROMETHEUS_MULTIPROC_DIR": multiproc}, paths)
+        for row in rows:
+            on, off = cpu[row["name"]]["on"], cpu[row["name"]]["off"]
+            row["cpu_us"] = {"on": on, "off": off, "added": on - off, "ratio": round(off / max(on, 1), 3)}
+            log(f"observability {row['name']}: {on} µs CPU per request on, {off} off, × {row['cpu_us']['ratio']}")
         # The "on" server really kept metrics: its /metrics counted the runs above.
         metrics_page = urllib.request.urlopen(f"{servers['on'].base}/metrics", timeout=10).read().decode()
         if "clinic_http_requests_total" not in metrics_page:
@@ -727,15 +780,21 @@ def write_reports(results: dict) -> None:
             "",
             "The same database served twice at once, with metrics (multiprocess mode) and JSON access logs on, and "
             f"with `CLINIC_OBSERVABILITY=off`; measured in turns, {obs['rounds']} saturated runs of 3 s each, "
-            "the median. Goal: ≥ 0.95×.",
+            "which goes first alternating, the median. Two identical servers measured this way differ by up to "
+            "±6%. Goal: ≥ 0.95×. CPU µs per request: one process, Django's test client (every middleware, "
+            "no socket), two handlers, one without the metrics and access-log middlewares, timed in alternating "
+            "blocks of 10 requests, 400 each; off ÷ on is the throughput the CPU alone allows.",
             "",
-            "| endpoint | req/s on | req/s off | on ÷ off | p95 ms on | p95 ms off |",
-            "|---|---|---|---|---|---|",
+            "| endpoint | req/s on | req/s off | on ÷ off | p95 ms on | p95 ms off "
+            "| CPU µs on | CPU µs off | added µs | CPU off ÷ on |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for row in obs["endpoints"]:
+            cpu = row.get("cpu_us", {})
             lines.append(
                 f"| {row['name']} | {row['rps']['on']} | {row['rps']['off']} | {row['ratio']} "
-                f"| {row['p95_ms']['on']} | {row['p95_ms']['off']} |"
+                f"| {row['p95_ms']['on']} | {row['p95_ms']['off']} | {cpu.get('on', '')} | {cpu.get('off', '')} "
+                f"| {cpu.get('added', '')} | {cpu.get('ratio', '')} |"
             )
         lines.append("")
     (BENCH / "results.md").write_text("\n".join(lines))
@@ -774,7 +833,7 @@ def main() -> None:
     parser.add_argument("--admin-connections", type=int, default=2)
     parser.add_argument("--growth-rounds", type=int, default=3, help="side-by-side runs per endpoint and size")
     parser.add_argument(
-        "--observability-rounds", type=int, default=3, help="runs per list endpoint with metrics and logs on and off"
+        "--observability-rounds", type=int, default=6, help="runs per list endpoint with metrics and logs on and off"
     )
     parser.add_argument(
         "--only", default="", help="comma-separated parts of endpoint names: run those, print, write no report"

@@ -30,10 +30,16 @@ def redact(text: str) -> str:
     return MANAGE_LINK.sub(r"\1/\2/…", text)
 
 
+# The access log: one line per request, written by clinic.middleware.RequestLogMiddleware.
+ACCESS_LOGGER = "clinic.access"
+
+
 class RedactManageLinks(logging.Filter):
     """Rewrites a record's message with its manage-link tokens taken out."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == ACCESS_LOGGER:
+            return True  # its path is redacted where the line is made (RequestLogMiddleware)
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
@@ -56,6 +62,7 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("clinic_req
 # 1-64 characters a header may carry; anything else is replaced, never echoed.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_META = "HTTP_X_REQUEST_ID"
 # The fields of a request's log line (clinic.middleware.RequestLogMiddleware), kept when present.
 EXTRA_FIELDS = ("method", "route", "path", "status", "duration_ms", "user_id", "task")
 

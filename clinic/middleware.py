@@ -15,7 +15,7 @@ from django.utils.functional import empty
 
 from clinic import access, logs, metrics, second_factor
 
-access_logger = logging.getLogger("clinic.access")
+access_logger = logging.getLogger(logs.ACCESS_LOGGER)
 
 
 class RequestLogMiddleware:
@@ -29,7 +29,8 @@ class RequestLogMiddleware:
 
     def __call__(self, request):
         started = time.perf_counter()
-        request_id = logs.request_id_from(request.headers.get(logs.REQUEST_ID_HEADER))
+        # META, not request.headers: that would build a dict of every header on each request.
+        request_id = logs.request_id_from(request.META.get(logs.REQUEST_ID_META))
         request.request_id = request_id
         # Cleared when the response is closed (clinic.logs.request_id_clear), not here: Django logs
         # a 4xx/5xx ("Not Found: …") after the middleware has returned, and that line has it too.

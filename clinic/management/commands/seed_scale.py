@@ -158,10 +158,11 @@ class Command(BaseCommand):
         )
 
     def _grid_days(self, cells_per_day: int, total: int) -> list[date]:
-        """Working days, about four in five of them past, enough to hold `total` appointments."""
+        """Working days, about four in five of them past (and at least a week ahead, so that even a small
+        seed has visits days away), enough to hold `total` appointments."""
         days: list[date] = []
         needed = -(-total // cells_per_day)
-        day = timezone.localdate() + timedelta(days=min(FUTURE_DAYS, needed // 4))
+        day = timezone.localdate() + timedelta(days=min(FUTURE_DAYS, max(7, needed // 4)))
         while len(days) < needed:
             if day.weekday() < 5:
                 days.append(day)
