@@ -267,6 +267,43 @@ print(json.dumps(out))
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def export_memory(env: dict) -> dict:
+    """The whole appointments table as CSV, read to the end through the export's streaming
+    response in a child process: rows, bytes, seconds, and the process's resident memory before
+    and at its peak (VmHWM). Constant memory shows as the same small growth at 10k and at 1M."""
+    code = r"""
+import json, time, django
+django.setup()
+from django.test import Client
+from rest_framework_simplejwt.tokens import RefreshToken
+from clinic.models import User
+
+def rss_mb(field):
+    line = next(l for l in open("/proc/self/status") if l.startswith(field))
+    return round(int(line.split()[1]) / 1024, 1)
+
+token = str(RefreshToken.for_user(User.objects.get(username="bench-reception")).access_token)
+client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {token}")
+client.get("/appointments/export/?page_size=1")  # imports and connects before the baseline
+before = rss_mb("VmRSS:")
+started = time.perf_counter()
+response = client.get("/appointments/export/")
+assert response.status_code == 200 and response.streaming, response.status_code
+lines = size = 0
+for chunk in response.streaming_content:
+    size += len(chunk)
+    lines += chunk.count(b"\n")
+print(json.dumps({"rows": lines - 1, "mb": round(size / 2**20, 1), "seconds": round(time.perf_counter() - started, 1),
+                  "rss_before_mb": before, "rss_peak_mb": rss_mb("VmHWM:"), "rss_after_mb": rss_mb("VmRSS:")}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"bench: export_memory failed:\n{out.stderr}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    log(f"CSV export of every appointment: {result}")
+    return result
+
+
 def endpoints(fx: dict) -> list[dict]:
     t = fx["tokens"]
     d, p, a, r = fx["doctor"], fx["patient"], fx["appointment"], fx["record"]
@@ -436,12 +473,14 @@ def run_profile(name: str, args) -> dict:
     fx = fixtures(env)
     PREPARED[name] = (env, fx)
     costs = row_costs(env)
+    exported = export_memory(env)
     server = Server(env)
     results: dict = {
         "profile": name,
         "sizes": PROFILES[name],
         "workers": server.workers,
         "row_costs_us": costs,
+        "export_memory": exported,
         "endpoints": [],
     }
     try:
@@ -735,6 +774,11 @@ def write_reports(results: dict) -> None:
         ]
         if costs:
             lines += ["", "Serialization, CPU per row of a 200-row page (rows already fetched):", *costs]
+        e = prof.get("export_memory")
+        if e:
+            lines += ["", f"CSV export of every appointment (reception, streamed, read in one process): {e['rows']} rows, "
+                      f"{e['mb']} MB in {e['seconds']} s; resident memory {e['rss_before_mb']} MB before, "
+                      f"{e['rss_peak_mb']} MB at the peak, {e['rss_after_mb']} MB after."]  # fmt: skip
         b = prof["booking"]
         lines += ["", "References on the same rows, same auth, page size 50:", *refs, "",
                   "Queries per request at page sizes 1 / 50 / 200:", *sized, "",
@@ -839,15 +883,18 @@ def main() -> None:
         "--only", default="", help="comma-separated parts of endpoint names: run those, print, write no report"
     )
     parser.add_argument(
-        "--row-costs-only", action="store_true", help="add serialization costs to the last results.json and rewrite"
+        "--in-process-only",
+        action="store_true",
+        help="measure the in-process figures again (serialization costs, export memory) into the last results.json",
     )
     args = parser.parse_args()
-    if args.row_costs_only:
+    if args.in_process_only:
         results = json.loads((BENCH / "results.json").read_text())
         for prof in results["profiles"]:
             env = {**os.environ, "DATABASE_URL": f"{PG}/clinic_bench_{prof['profile']}",
                    "DJANGO_SETTINGS_MODULE": "config.settings.bench"}  # fmt: skip
             prof["row_costs_us"] = row_costs(env)
+            prof["export_memory"] = export_memory(env)
         write_reports(results)
         return
     if not shutil.which("wrk"):
