@@ -887,7 +887,19 @@ def main() -> None:
         action="store_true",
         help="measure the in-process figures again (serialization costs, export memory) into the last results.json",
     )
+    parser.add_argument(
+        "--observability-only",
+        action="store_true",
+        help="measure metrics and logs on and off again (10k) into the last results.json",
+    )
     args = parser.parse_args()
+    if args.observability_only:
+        results = json.loads((BENCH / "results.json").read_text())
+        env = prepare_database("10k", PROFILES["10k"])
+        PREPARED["10k"] = (env, fixtures(env))
+        results["observability"] = observability(args)
+        write_reports(results)
+        return
     if args.in_process_only:
         results = json.loads((BENCH / "results.json").read_text())
         for prof in results["profiles"]:

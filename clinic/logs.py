@@ -110,9 +110,23 @@ def carries_request_id(task):
     return run
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, the request id, and the request
-    fields of the access line. Messages are already redacted by RedactManageLinks."""
+    fields of the access line. Messages are already redacted by RedactManageLinks.
+
+    A line carries no thread name, multiprocessing name nor source location, so where this
+    formatter is configured, logging stops looking them up for every record (the Logging HOWTO's
+    "Optimization": a third of the access line's cost). The process id stays: gunicorn's own
+    lines print it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        logging.logThreads = False
+        logging.logMultiprocessing = False
+        logging._srcfile = None
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
@@ -130,4 +144,4 @@ class JsonFormatter(logging.Formatter):
                 line[name] = value
         if record.exc_info:
             line["exc"] = redact(self.formatException(record.exc_info))
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return _JSON.encode(line)
