@@ -262,3 +262,18 @@ def test_overlaps_are_found_from_the_longest_appointment_before(next_monday_10):
     with pytest.raises(ValidationError, match="The doctor already has an appointment at that time"):
         clash.full_clean()
     assert Appointment.objects.overlapping(next_monday_10, next_monday_10 + timedelta(minutes=30)).count() == 1
+
+
+@pytest.mark.parametrize("clock", ["09:00:03", "17:00:00"])
+def test_the_system_checks_pass_at_the_hours_a_doctors_day_defaults_to(settings, clock):
+    """`check --deploy` fails on warnings, and Django warns of a fixed time default within
+    seconds of that time of day: the default hours are callables, so no hour fails it."""
+    import time_machine
+    from django.core import checks
+    from django.utils import timezone
+
+    at = timezone.make_aware(timezone.datetime.fromisoformat(f"2027-01-04T{clock}"))
+    with time_machine.travel(at, tick=False):
+        found = [m.id for m in checks.run_checks(tags=[checks.Tags.models])]
+    assert "fields.W161" not in found
+    assert Doctor().available_from == time(9, 0) and Doctor().available_to == time(17, 0)
