@@ -57,6 +57,15 @@ def manage(env: dict, *args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
+def child(env: dict, what: str, code: str, *argv: str):
+    """Runs `code` in a fresh Python with the profile's environment and returns the JSON of its
+    last line of output; a failure stops the bench with the child's traceback."""
+    out = subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"bench: {what} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def prepare_database(name: str, sizes: dict) -> dict:
     """A migrated database with the profile's scale data, reused when it already matches."""
     db = f"clinic_bench_{name}"
@@ -230,10 +239,7 @@ print(json.dumps({
     "calendar_week": calendar_week.isoformat(), "calendar_week_end": (calendar_week + timedelta(days=7)).isoformat(),
 }))
 """
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
-    if out.returncode:
-        raise SystemExit(f"bench: the fixtures could not be made:\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return child(env, "making the fixtures", code)
 
 
 def row_costs(env: dict) -> dict:
@@ -263,8 +269,7 @@ for name, model, serializer in [("appointments", Appointment, AppointmentSeriali
                  "model_serializer_us": per_row(lambda: serializer(instances, many=True).data, len(instances))}
 print(json.dumps(out))
 """
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return child(env, "row_costs", code)
 
 
 def export_memory(env: dict) -> dict:
@@ -296,10 +301,7 @@ for chunk in response.streaming_content:
 print(json.dumps({"rows": lines - 1, "mb": round(size / 2**20, 1), "seconds": round(time.perf_counter() - started, 1),
                   "rss_before_mb": before, "rss_peak_mb": rss_mb("VmHWM:"), "rss_after_mb": rss_mb("VmRSS:")}))
 """
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
-    if out.returncode:
-        raise SystemExit(f"bench: export_memory failed:\n{out.stderr}")
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = child(env, "export_memory", code)
     log(f"CSV export of every appointment: {result}")
     return result
 
@@ -608,11 +610,7 @@ for name, (path, token) in paths.items():
     out[name] = {mode: round(t / (rounds * block) * 1e6) for mode, t in spent.items()}
 print(json.dumps(out))
 """
-    out = subprocess.run([sys.executable, "-c", code, json.dumps(paths), str(rounds), str(block)], cwd=ROOT,
-                         env=env, capture_output=True, text=True)  # fmt: skip
-    if out.returncode:
-        raise SystemExit(f"bench: request_cpu failed:\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return child(env, "request_cpu", code, json.dumps(paths), str(rounds), str(block))
 
 
 def observability(args) -> dict:

@@ -62,7 +62,8 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("clinic_req
 # 1-64 characters a header may carry; anything else is replaced, never echoed.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 REQUEST_ID_HEADER = "X-Request-ID"
-REQUEST_ID_META = "HTTP_X_REQUEST_ID"
+# The same header as WSGI names it in request.META.
+REQUEST_ID_META = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
 # The fields of a request's log line (clinic.middleware.RequestLogMiddleware), kept when present.
 EXTRA_FIELDS = ("method", "route", "path", "status", "duration_ms", "user_id", "task")
 

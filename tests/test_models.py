@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
+import time_machine
+from django.core import checks
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
+from django.utils import timezone
 
 from clinic.models import Appointment, Doctor, MedicalRecord, Patient, TimeOff, User
 from tests.factories import AppointmentFactory, DoctorFactory, MedicalRecordFactory, PatientFactory, UserFactory
@@ -265,14 +268,10 @@ def test_overlaps_are_found_from_the_longest_appointment_before(next_monday_10):
 
 
 @pytest.mark.parametrize("clock", ["09:00:03", "17:00:00"])
-def test_the_system_checks_pass_at_the_hours_a_doctors_day_defaults_to(settings, clock):
+def test_the_system_checks_pass_at_the_hours_a_doctors_day_defaults_to(clock):
     """`check --deploy` fails on warnings, and Django warns of a fixed time default within
     seconds of that time of day: the default hours are callables, so no hour fails it."""
-    import time_machine
-    from django.core import checks
-    from django.utils import timezone
-
-    at = timezone.make_aware(timezone.datetime.fromisoformat(f"2027-01-04T{clock}"))
+    at = timezone.make_aware(datetime.fromisoformat(f"2027-01-04T{clock}"))
     with time_machine.travel(at, tick=False):
         found = [m.id for m in checks.run_checks(tags=[checks.Tags.models])]
     assert "fields.W161" not in found
