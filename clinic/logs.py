@@ -16,7 +16,7 @@ import functools
 import json
 import logging
 import re
-import uuid
+import secrets
 from datetime import UTC, datetime
 
 from gunicorn.glogging import Logger
@@ -27,6 +27,8 @@ MANAGE_LINK = re.compile(r"(^|[\s\"'=(]|//[^/\s\"']*)/([aw])/[^/\s?#\"']+")
 
 
 def redact(text: str) -> str:
+    if "/a/" not in text and "/w/" not in text:
+        return text  # most lines: no regular expression to run
     return MANAGE_LINK.sub(r"\1/\2/…", text)
 
 
@@ -64,8 +66,10 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 REQUEST_ID_HEADER = "X-Request-ID"
 # The same header as WSGI names it in request.META.
 REQUEST_ID_META = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
-# The fields of a request's log line (clinic.middleware.RequestLogMiddleware), kept when present.
-EXTRA_FIELDS = ("method", "route", "path", "status", "duration_ms", "user_id", "task")
+# Fields a record may carry besides its message, written when present: the request's fields of an
+# access line (a dict, clinic.middleware.RequestLogMiddleware) and a finished task's name.
+ACCESS_FIELDS = "access"
+TASK_FIELD = "task"
 
 
 task_logger = logging.getLogger("clinic.tasks")
@@ -75,7 +79,7 @@ def request_id_from(value: str | None) -> str:
     """The incoming id when it is well formed, else a new one."""
     if value and REQUEST_ID.fullmatch(value):
         return value
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
 def request_id_clear(**kwargs) -> None:
@@ -103,7 +107,7 @@ def carries_request_id(task):
         try:
             result = task(*args, **kwargs)
             # The task's name only: what it returns may name the patient's address.
-            task_logger.info("task %s finished", task.__name__, extra={"task": task.__name__})
+            task_logger.info("task %s finished", task.__name__, extra={TASK_FIELD: task.__name__})
             return result
         finally:
             request_id_var.reset(token)
@@ -112,6 +116,12 @@ def carries_request_id(task):
 
 
 _JSON = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    """A line's time up to the second, made once for all the lines of that second."""
+    return datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class JsonFormatter(logging.Formatter):
@@ -131,7 +141,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "time": f"{_utc_second(int(record.created))}.{int(record.msecs):03d}+00:00",
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -139,10 +149,12 @@ class JsonFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", None) or request_id_var.get()
         if request_id:
             line["request_id"] = request_id
-        for name in EXTRA_FIELDS:
-            value = getattr(record, name, None)
-            if value is not None:
-                line[name] = value
+        access = getattr(record, ACCESS_FIELDS, None)
+        if access:
+            line.update(access)
+        task = getattr(record, TASK_FIELD, None)
+        if task:
+            line[TASK_FIELD] = task
         if record.exc_info:
             line["exc"] = redact(self.formatException(record.exc_info))
         return _JSON.encode(line)

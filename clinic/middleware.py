@@ -39,20 +39,19 @@ class RequestLogMiddleware:
         response[logs.REQUEST_ID_HEADER] = request_id
         if access_logger.isEnabledFor(logging.INFO):
             path = logs.redact(request.path)
-            access_logger.info(
-                "%s %s %s",
-                request.method,
-                path,
-                response.status_code,
-                extra={
-                    "method": request.method,
-                    "route": metrics.route_of(request),
-                    "path": path,
-                    "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "user_id": _user_id(request),
-                },
-            )
+            status = response.status_code
+            # One `access` field of the record (JsonFormatter writes its items), not one per item.
+            fields = {
+                "method": request.method,
+                "route": metrics.route_of(request),
+                "path": path,
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            }
+            user_id = _user_id(request)
+            if user_id is not None:
+                fields["user_id"] = user_id
+            access_logger.info("%s %s %s", request.method, path, status, extra={"access": fields})
         return response
 
 

@@ -107,6 +107,19 @@ def test_a_token_link_is_counted_under_its_route_name():
     assert "not-a-real-token" not in Client().get("/metrics").content.decode()
 
 
+def test_an_unknown_method_is_counted_as_other_and_never_becomes_a_label():
+    from clinic import metrics
+
+    before = value("clinic_http_requests_total", route="api:doctor-list", method="other", status="401")
+    for verb in ("BREW", "WHEN"):
+        # Refused before the method is looked at: nobody is signed in.
+        assert Client().generic(verb, "/doctors/").status_code == 401
+    assert value("clinic_http_requests_total", route="api:doctor-list", method="other", status="401") == before + 2
+    assert not any(key[1] in ("BREW", "WHEN") for key in metrics._SERIES)  # a client cannot grow the cache
+    body = Client().get("/metrics").content.decode()
+    assert "BREW" not in body and "WHEN" not in body
+
+
 # --- Bookings, 409s and status moves (committed only) ------------------------------------
 
 
