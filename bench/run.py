@@ -7,7 +7,7 @@ bench/results.json, bench/results.md and bench/results.png.
 
 Then the list endpoints with metrics and JSON logs on and off, side by side (`observability()`).
 
-    python bench/run.py [--profiles 10k,1m] [--duration 10] [--connections 8] [--observability-rounds 3]
+    python bench/run.py [--profiles 10k,1m] [--duration 10] [--connections 8] [--observability-rounds 8]
 """
 
 from __future__ import annotations
@@ -119,6 +119,17 @@ class Server:
             raise RuntimeError("gunicorn did not start")
         # Every worker's first requests import and connect; keep them out of the measurements.
         subprocess.run(["wrk", "-t2", "-c16", "-d3s", f"{self.base}/api/schema/"], check=True, capture_output=True)
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system) its workers have used so far."""
+        ticks = 0
+        for pid in Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue  # a worker that has just exited
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         os.killpg(self.proc.pid, signal.SIGTERM)
@@ -579,55 +590,35 @@ def growth(args) -> list[dict]:
 OBSERVED_LISTS = ("appointments list", "patients list", "doctors list")
 
 
-def request_cpu(env: dict, paths: dict[str, tuple[str, str]], rounds: int = 40, block: int = 10) -> dict:
-    """CPU microseconds per request with metrics and the access log on and off, in one process
-    through Django's test client (the whole middleware stack, no socket): two handlers, one
-    without the two middlewares, timed in alternating blocks so that both meet the same noise."""
-    code = r"""
-import json, sys, time, django
-django.setup()
-from django.conf import settings
-from django.test import Client, override_settings
-paths, rounds, block = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-observing = ("clinic.middleware.RequestLogMiddleware", "clinic.metrics.MetricsMiddleware")
-assert all(m in settings.MIDDLEWARE for m in observing), "observability is off in this process"
-out = {}
-for name, (path, token) in paths.items():
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-    on = Client(HTTP_HOST="127.0.0.1")
-    off = Client(HTTP_HOST="127.0.0.1")
-    with override_settings(MIDDLEWARE=[m for m in settings.MIDDLEWARE if m not in observing]):
-        assert off.get(path, **headers).status_code == 200, name  # builds its middleware chain now
-    for _ in range(20):
-        assert on.get(path, **headers).status_code == 200 and off.get(path, **headers).status_code == 200, name
-    spent = {"on": 0.0, "off": 0.0}
-    for _ in range(rounds):
-        for mode, client in (("on", on), ("off", off)):
-            start = time.process_time()
-            for _ in range(block):
-                client.get(path, **headers)
-            spent[mode] += time.process_time() - start
-    out[name] = {mode: round(t / (rounds * block) * 1e6) for mode, t in spent.items()}
-print(json.dumps(out))
-"""
-    return child(env, "request_cpu", code, json.dumps(paths), str(rounds), str(block))
+def start_servers(envs: dict[str, tuple[dict, int]]) -> dict[str, Server]:
+    """Several servers started at the same moment: one started and warmed before another, then
+    left idle, serves the same requests a few percent dearer for the rest of its life."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(envs)) as pool:
+        started = {name: pool.submit(Server, env, port) for name, (env, port) in envs.items()}
+        return {name: future.result() for name, future in started.items()}
 
 
 def observability(args) -> dict:
     """The list endpoints with metrics and JSON access logs on (as production, prometheus-client in
     multiprocess mode) and off (`CLINIC_OBSERVABILITY=off`: no metrics middleware, no access line),
-    both served at once and measured in turns (`--observability-rounds` saturated runs of 3 s
-    each, which of the two goes first alternating). The figure is the median req/s on ÷ off; the
-    goal is ≥ 0.95. Then the CPU per request on and off in one process (`request_cpu`)."""
+    and a second server with them off, the control: three servers on the same database, started
+    together and driven at the same time, so that all meet the same machine. Each of
+    `--observability-rounds` windows of 5 s gives each server's CPU seconds (its workers', from
+    /proc) per request served; the figures are the medians. The goal: CPU per request off ÷ on
+    ≥ 0.95. The control's off ÷ off is what two identical servers differ by."""
     import tempfile
+    from concurrent.futures import ThreadPoolExecutor
 
     name = "10k" if "10k" in PREPARED else next(iter(PREPARED))
     env, fx = PREPARED[name]
     multiproc = tempfile.mkdtemp(prefix="clinic-bench-metrics-")
-    servers = {
-        "on": Server({**env, "CLINIC_OBSERVABILITY": "on", "PROMETHEUS_MULTIPROC_DIR": multiproc}, PORT + 2),
-        "off": Server({**env, "CLINIC_OBSERVABILITY": "off"}, PORT + 3),
-    }
+    servers = start_servers({
+        "on": ({**env, "CLINIC_OBSERVABILITY": "on", "PROMETHEUS_MULTIPROC_DIR": multiproc}, PORT + 2),
+        "off": ({**env, "CLINIC_OBSERVABILITY": "off"}, PORT + 3),
+        "control": ({**env, "CLINIC_OBSERVABILITY": "off"}, PORT + 4),
+    })  # fmt: skip
     rows = []
     try:
         for ep in endpoints(fx):
@@ -637,27 +628,36 @@ def observability(args) -> dict:
                 status, _ = _probe_once(ep["path"], ep.get("token"), None, False, base=server.base)
                 if status != 200:
                     raise SystemExit(f"observability: {ep['name']} with it {mode} answers HTTP {status}, not 200")
-                # Every worker's first requests of this endpoint stay out of the figures.
-                wrk_endpoint(ep, duration=2, connections=args.connections, base=server.base)
-            runs: dict[str, list[dict]] = {"on": [], "off": []}
+            windows = []
             order = list(servers.items())
-            for _ in range(args.observability_rounds):
-                for mode, server in order:
-                    runs[mode].append(wrk_endpoint(ep, duration=3, connections=args.connections, base=server.base))
-                order.reverse()  # on first, then off first: the second of a pair runs a little faster
-            rps = {mode: statistics.median(run["rps"] for run in done) for mode, done in runs.items()}
-            p95 = {mode: statistics.median(run["p95_ms"] for run in done) for mode, done in runs.items()}
-            ratio = round(rps["on"] / max(rps["off"], 0.1), 3)
-            rows.append({"name": ep["name"], "rps": rps, "p95_ms": p95, "ratio": ratio, "runs": runs})
-            log(f"observability {ep['name']}: {rps['on']} req/s on, {rps['off']} off, × {ratio}")
-        # The same lists' CPU per request in one process, on and off in turns (steadier than req/s).
-        paths = {ep["name"]: (ep["path"], ep["token"]) for ep in endpoints(fx)
-                 if ep["name"] in OBSERVED_LISTS and selected(ep, args)}  # fmt: skip
-        cpu = request_cpu({**env, "CLINIC_OBSERVABILITY": "on", "PROMETHEUS_MULTIPROC_DIR": multiproc}, paths)
-        for row in rows:
-            on, off = cpu[row["name"]]["on"], cpu[row["name"]]["off"]
-            row["cpu_us"] = {"on": on, "off": off, "added": on - off, "ratio": round(off / max(on, 1), 3)}
-            log(f"observability {row['name']}: {on} µs CPU per request on, {off} off, × {row['cpu_us']['ratio']}")
+            for window in range(args.observability_rounds + 1):
+                cpu_before = {mode: server.cpu_seconds() for mode, server in order}
+                with ThreadPoolExecutor(len(order)) as pool:
+                    runs = {mode: pool.submit(wrk_endpoint, ep, duration=5, connections=args.connections,
+                                              base=server.base) for mode, server in order}  # fmt: skip
+                    runs = {mode: run.result() for mode, run in runs.items()}
+                order = order[1:] + order[:1]  # which wrk starts first goes round
+                if window == 0:
+                    continue  # every worker's first requests of this endpoint stay out of the figures
+                windows.append({
+                    mode: {"rps": run["rps"], "p95_ms": run["p95_ms"], "requests": run["requests"],
+                           "cpu_us": round((servers[mode].cpu_seconds() - cpu_before[mode]) / run["requests"] * 1e6)}
+                    for mode, run in runs.items()
+                })  # fmt: skip
+            cpu = {mode: round(statistics.median(w[mode]["cpu_us"] for w in windows)) for mode in servers}
+            rps = {mode: round(statistics.median(w[mode]["rps"] for w in windows), 1) for mode in servers}
+            p95 = {mode: round(statistics.median(w[mode]["p95_ms"] for w in windows), 1) for mode in servers}
+            ratio = round(statistics.median(w["off"]["cpu_us"] / w["on"]["cpu_us"] for w in windows), 3)
+            control = round(statistics.median(w["off"]["cpu_us"] / w["control"]["cpu_us"] for w in windows), 3)
+            rows.append({
+                "name": ep["name"], "cpu_us": cpu, "ratio": ratio, "control_ratio": control,
+                "rps": rps, "rps_ratio": round(rps["on"] / max(rps["off"], 0.1), 3), "p95_ms": p95,
+                "windows": windows,
+            })  # fmt: skip
+            log(
+                f"observability {ep['name']}: {cpu['on']} µs CPU per request on, {cpu['off']} off, "
+                f"× {ratio} (control × {control})"
+            )
         # The "on" server really kept metrics: its /metrics counted the runs above.
         metrics_page = urllib.request.urlopen(f"{servers['on'].base}/metrics", timeout=10).read().decode()
         if "clinic_http_requests_total" not in metrics_page:
@@ -820,23 +820,21 @@ def write_reports(results: dict) -> None:
         lines += [
             f"## Metrics and JSON logs: on ÷ off ({obs['profile']})",
             "",
-            "The same database served twice at once, with metrics (multiprocess mode) and JSON access logs on, and "
-            f"with `CLINIC_OBSERVABILITY=off`; measured in turns, {obs['rounds']} saturated runs of 3 s each, "
-            "which goes first alternating, the median. Two identical servers measured this way differ by up to "
-            "±6%. Goal: ≥ 0.95×. CPU µs per request: one process, Django's test client (every middleware, "
-            "no socket), two handlers, one without the metrics and access-log middlewares, timed in alternating "
-            "blocks of 10 requests, 400 each; off ÷ on is the throughput the CPU alone allows.",
+            "Three servers on the same database, started together and driven at the same time: metrics "
+            "(multiprocess mode) and JSON access logs on, `CLINIC_OBSERVABILITY=off`, and a second server with "
+            f"them off (the control). {obs['rounds']} windows of 5 s; in each, every server's CPU seconds (its "
+            "gunicorn workers', from /proc) per request served; medians. Goal: CPU per request off ÷ on ≥ 0.95. "
+            "The control column is off ÷ off: what two identical servers differ by.",
             "",
-            "| endpoint | req/s on | req/s off | on ÷ off | p95 ms on | p95 ms off "
-            "| CPU µs on | CPU µs off | added µs | CPU off ÷ on |",
+            "| endpoint | CPU µs per request on | off | control | off ÷ on | off ÷ control "
+            "| req/s on | off | p95 ms on | off |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for row in obs["endpoints"]:
-            cpu = row.get("cpu_us", {})
+            cpu, rps, p95 = row["cpu_us"], row["rps"], row["p95_ms"]
             lines.append(
-                f"| {row['name']} | {row['rps']['on']} | {row['rps']['off']} | {row['ratio']} "
-                f"| {row['p95_ms']['on']} | {row['p95_ms']['off']} | {cpu.get('on', '')} | {cpu.get('off', '')} "
-                f"| {cpu.get('added', '')} | {cpu.get('ratio', '')} |"
+                f"| {row['name']} | {cpu['on']} | {cpu['off']} | {cpu['control']} | {row['ratio']} "
+                f"| {row['control_ratio']} | {rps['on']} | {rps['off']} | {p95['on']} | {p95['off']} |"
             )
         lines.append("")
     (BENCH / "results.md").write_text("\n".join(lines))
@@ -875,7 +873,10 @@ def main() -> None:
     parser.add_argument("--admin-connections", type=int, default=2)
     parser.add_argument("--growth-rounds", type=int, default=3, help="side-by-side runs per endpoint and size")
     parser.add_argument(
-        "--observability-rounds", type=int, default=6, help="runs per list endpoint with metrics and logs on and off"
+        "--observability-rounds",
+        type=int,
+        default=8,
+        help="5 s windows per list endpoint with metrics and logs on and off",
     )
     parser.add_argument(
         "--only", default="", help="comma-separated parts of endpoint names: run those, print, write no report"
