@@ -592,7 +592,7 @@ OBSERVED_LISTS = ("appointments list", "patients list", "doctors list")
 
 def start_servers(envs: dict[str, tuple[dict, int]]) -> dict[str, Server]:
     """Several servers started at the same moment: one started and warmed before another, then
-    left idle, serves the same requests a few percent dearer for the rest of its life."""
+    left idle, served the same requests 2–3% dearer for the whole run here."""
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(len(envs)) as pool:
