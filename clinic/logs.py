@@ -3,7 +3,8 @@ without signing in, and that of a waitlist offer (`/w/<token>/`) books one, so e
 writes those paths as `/a/…` and `/w/…`.
 
 `RedactManageLinks` filters Django's log records (settings.LOGGING); `GunicornLogger` does the
-same for gunicorn's access log (config/gunicorn.py).
+same for gunicorn's access log (config/gunicorn.py), and leaves out its query strings, user
+names and credentials.
 
 Under the production settings each line is a JSON object (`JsonFormatter`) carrying the id of
 the request it belongs to, or of the request that queued the task a worker runs.
@@ -49,12 +50,37 @@ class RedactManageLinks(logging.Filter):
         return True
 
 
+# A query string wherever a URL appears in a value (the request line, a referer, a redirect's
+# Location): it can hold a name or an address.
+QUERY_STRING = re.compile(r"\?[^\s\"']*")
+
+
 class GunicornLogger(Logger):
-    """gunicorn's logger, with manage-link tokens taken out of every access-log field."""
+    """gunicorn's logger. Its access-log fields carry no manage-link token and no query string,
+    and the fields that are only a query string, a Basic-auth user name, credentials or cookies
+    are written as "-", whatever `--access-logformat` asks for."""
+
+    HIDDEN = frozenset(
+        {
+            "q",  # the query string
+            "u",  # the user name of a Basic Authorization header
+            "{query_string}e",
+            "{authorization}i",
+            "{http_authorization}e",
+            "{cookie}i",
+            "{http_cookie}e",
+            "{set-cookie}o",
+        }
+    )
 
     def atoms(self, resp, req, environ, request_time) -> dict:
         atoms = super().atoms(resp, req, environ, request_time)
-        return {key: redact(value) if isinstance(value, str) else value for key, value in atoms.items()}
+        for key, value in atoms.items():
+            if key in self.HIDDEN:
+                atoms[key] = "-"
+            elif isinstance(value, str):
+                atoms[key] = redact(QUERY_STRING.sub("", value) if "?" in value else value)
+        return atoms
 
 
 # --- Request ids and JSON lines -------------------------------------------------------------
