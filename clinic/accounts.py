@@ -197,6 +197,11 @@ def profile_update(*, actor: User, profile: Profile, changes: dict[str, Any]) ->
     return profile
 
 
+# The login's fields that are part of a patient as integrators see them (the FHIR Patient's name,
+# email and active): the clinic admin changing one is a `patient.updated`.
+PATIENT_ACCOUNT_FIELDS = frozenset({"first_name", "last_name", "email", "is_active"})
+
+
 @transaction.atomic
 def user_update(*, actor: User, user: User, changed: Iterable[str]) -> User:
     """Save a sign-in account the clinic admin edited in the admin (`changed`: the fields it changed)."""
@@ -210,6 +215,8 @@ def user_update(*, actor: User, user: User, changed: Iterable[str]) -> User:
         _email_address_sync(user)
     if "is_active" in changed and not user.is_active:
         _sign_out_everywhere(user)
+    if changed & PATIENT_ACCOUNT_FIELDS and (patient := Patient.objects.filter(user=user).first()):
+        webhooks.emit(webhooks.Event.PATIENT_UPDATED, patient=patient)
     return user
 
 

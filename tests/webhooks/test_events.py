@@ -115,6 +115,21 @@ def test_patients_created_and_updated_emit_their_events(hooked, clinic_admin):
     assert WebhookDelivery.objects.count() == 4
 
 
+def test_the_clinic_admin_editing_a_patients_login_emits_patient_updated(hooked, clinic_admin, patient, doctor):
+    user = patient.user
+    user.first_name = "Renamed"
+    accounts.user_update(actor=clinic_admin, user=user, changed=["first_name"])
+    user.is_active = False
+    accounts.user_update(actor=clinic_admin, user=user, changed=["is_active"])
+    assert events() == [("patient.updated", patient.pk), ("patient.updated", patient.pk)]
+    # Not part of the patient as integrators see it, or not a patient's login: nothing.
+    user.username = "renamed-login"
+    accounts.user_update(actor=clinic_admin, user=user, changed=["username"])
+    doctor.user.first_name = "Doc"
+    accounts.user_update(actor=clinic_admin, user=doctor.user, changed=["first_name"])
+    assert WebhookDelivery.objects.count() == 2
+
+
 def test_the_signup_api_emits_patient_created(hooked):
     response = APIClient().post(
         "/registrations/",
