@@ -40,7 +40,7 @@ class RequestLogMiddleware:
         if access_logger.isEnabledFor(logging.INFO):
             path = logs.redact(request.path)
             status = response.status_code
-            # One `access` field of the record (JsonFormatter writes its items), not one per item.
+            # One field of the record holding them all (JsonFormatter writes its items), not one per item.
             fields = {
                 "method": request.method,
                 "route": metrics.route_of(request),
@@ -51,7 +51,7 @@ class RequestLogMiddleware:
             user_id = _user_id(request)
             if user_id is not None:
                 fields["user_id"] = user_id
-            access_logger.info("%s %s %s", request.method, path, status, extra={"access": fields})
+            access_logger.info("%s %s %s", request.method, path, status, extra={logs.ACCESS_FIELDS: fields})
         return response
 
 
